@@ -1,0 +1,39 @@
+# Two commands do all set-up: `make demo` and `make test`. Everything goes into .venv.
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_ADDR ?= 127.0.0.1:8000
+
+.PHONY: demo test lint fix clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@
+
+# Web server and worker side by side, like a Procfile's `web` and `worker`.
+demo: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_user
+	@echo "Demo on http://$(DEMO_ADDR)/ (admin: http://$(DEMO_ADDR)/admin/). Ctrl-C stops both."
+	@trap 'kill 0' INT TERM EXIT; \
+	  $(PY) manage.py process_attachments & \
+	  $(PY) manage.py runserver --noreload $(DEMO_ADDR)
+
+# Every gate: lint, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
+test: $(VENV)/.installed lint
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+	ATTACHMENTS_TEST_DB=postgres $(PY) -m pytest -m "not sqlite_only"
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fix: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) demo_site/db.sqlite3 media/items media/attachments-staging

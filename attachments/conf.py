@@ -1,0 +1,48 @@
+"""The one place this app reads Django settings.
+
+Everything lives in one dict, ``settings.ATTACHMENTS``; each key is read when it
+is used, so ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # STORAGES alias where uploads wait for their job; None means a private
+    # FileSystemStorage under MEDIA_ROOT/attachments-staging.
+    "STAGING_STORAGE": None,
+    # How jobs run: "database" (the Job table and process_attachments) or
+    # "immediate" (in the request, on commit; for tests and tiny sites).
+    "BACKEND": "database",
+    # URL of the image shown for every style while processing; None = built-in.
+    "PROCESSING_URL": None,
+    # Upload limits, checked in the request before anything is stored.
+    "MAX_BYTES": 50 * 1024 * 1024,
+    "MAX_PIXELS": 50_000_000,
+    # Pillow formats accepted as uploads.
+    "FORMATS": ("JPEG", "PNG", "GIF", "WEBP"),
+    "JPEG_QUALITY": 85,
+    "WEBP_QUALITY": 80,
+    # Queue defaults; a field's queue= and max_attempts= override them.
+    "QUEUE": "default",
+    "MAX_ATTEMPTS": 10,
+    # Seconds an idle worker waits between polls of the job table.
+    "POLL_INTERVAL": 0.2,
+    # Cache-Control of style and original objects: their names never change.
+    "CACHE_CONTROL": "public, max-age=31536000, immutable",
+}
+
+
+class Settings:
+    """Attribute access to ``settings.ATTACHMENTS`` merged over ``DEFAULTS``."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(name)
+        return getattr(settings, "ATTACHMENTS", {}).get(name, DEFAULTS[name])
+
+
+conf = Settings()

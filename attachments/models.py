@@ -1,0 +1,88 @@
+"""The job queue table.
+
+One row is one attachment version waiting to be (re)processed. Its state is
+implicit in its columns, as in delayed_job: *failed* when ``failed_at`` is set,
+*running* when ``locked_by`` is set, *scheduled* when ``run_at`` is in the
+future, otherwise *waiting*. Finished jobs are deleted.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def pending(self) -> JobQuerySet:
+        """Jobs that are neither running nor failed."""
+        return self.filter(failed_at__isnull=True, locked_by="")
+
+    def due(self) -> JobQuerySet:
+        """Pending jobs whose time has come, in the order workers take them."""
+        return (
+            self.pending().filter(run_at__lte=timezone.now()).order_by("-priority", "run_at", "id")
+        )
+
+    def running(self) -> JobQuerySet:
+        return self.exclude(locked_by="")
+
+    def failed(self) -> JobQuerySet:
+        return self.filter(failed_at__isnull=False)
+
+    def for_target(self, target: str, object_id: object) -> JobQuerySet:
+        return self.filter(target=target, object_id=str(object_id))
+
+
+class Job(models.Model):
+    """Make the styles of one uploaded original and publish them."""
+
+    queue = models.CharField(_("queue"), max_length=100, default="default")
+    priority = models.IntegerField(_("priority"), default=0)
+    run_at = models.DateTimeField(_("run at"), default=timezone.now)
+    # What to process: "app_label.model_name.field_name", the record's pk and
+    # the staged original's name. A job whose record no longer points at
+    # ``source`` has been superseded and does nothing.
+    target = models.CharField(_("target"), max_length=255)
+    object_id = models.CharField(_("object id"), max_length=255)
+    source = models.CharField(_("source"), max_length=500)
+    # The published version this upload replaces, deleted once it is ready.
+    previous = models.CharField(_("previous"), max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    max_attempts = models.PositiveIntegerField(_("max attempts"), default=10)
+    locked_by = models.CharField(_("locked by"), max_length=255, blank=True)
+    locked_at = models.DateTimeField(_("locked at"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        indexes = [
+            # Only claimable rows are indexed, in claim order, so taking the
+            # next job stays cheap however many failed rows accumulate.
+            models.Index(
+                fields=["queue", "-priority", "run_at", "id"],
+                condition=Q(failed_at__isnull=True, locked_by=""),
+                name="attachments_job_claimable",
+            ),
+            models.Index(fields=["target", "object_id"], name="attachments_job_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target}#{self.object_id} ({self.source})"
+
+    @property
+    def state(self) -> str:
+        """One of ``failed``, ``running``, ``scheduled``, ``retrying``, ``waiting``."""
+        if self.failed_at:
+            return "failed"
+        if self.locked_by:
+            return "running"
+        if self.run_at > timezone.now():
+            return "retrying" if self.attempts else "scheduled"
+        return "waiting"

@@ -1,0 +1,170 @@
+"""Turn one staged upload into a published attachment.
+
+``process`` is the whole job: decode the staged original once, make every
+style, write original and styles to the field's storage, then flip the record
+to *ready* with one conditional UPDATE that succeeds only while the record still
+points at this upload. A newer upload or a deleted record makes the job a no-op
+that removes what it wrote. ``run`` wraps it in the queue's failure policy.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import TYPE_CHECKING
+
+from django.apps import apps
+from django.db import models, transaction
+
+from . import imaging, queue, storage
+from .conf import conf
+from .exceptions import ConfigurationError, InvalidImage
+from .models import Job
+from .signals import attachment_failed, attachment_processed
+
+if TYPE_CHECKING:
+    from .fields import AttachmentField
+
+logger = logging.getLogger("attachments")
+
+
+class Outcome(enum.Enum):
+    READY = "ready"
+    SUPERSEDED = "superseded"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+def resolve(target: str) -> AttachmentField:
+    """Return the field a job's ``target`` (``app_label.model_name.field``) names."""
+    from .fields import AttachmentField
+
+    try:
+        app_label, model_name, field_name = target.split(".")
+        field = apps.get_model(app_label, model_name)._meta.get_field(field_name)
+    except (ValueError, LookupError) as exc:
+        raise ConfigurationError(f"No attachment field {target!r}: {exc}") from exc
+    if not isinstance(field, AttachmentField):
+        raise ConfigurationError(f"{target!r} is not an AttachmentField.")
+    return field
+
+
+def _record(field: AttachmentField, job: Job) -> models.QuerySet:
+    """The record, as long as it still points at the job's upload."""
+    return field.model._base_manager.filter(pk=job.object_id, **{field.attname: job.source})
+
+
+def process(job: Job) -> Outcome:
+    """Make and publish every style of ``job.source``; see the module docstring."""
+    field = resolve(job.target)
+    record = _record(field, job)
+    staged = storage.staging_storage()
+    if not record.exists():
+        staged.delete(job.source)
+        return Outcome.SUPERSEDED
+    styles = list(field.styles.values())
+    names = storage.version_names(job.source, styles)
+    with staged.open(job.source, "rb") as original:
+        renditions = imaging.render(
+            original,
+            styles,
+            max_pixels=conf.MAX_PIXELS,
+            jpeg_quality=conf.JPEG_QUALITY,
+            webp_quality=conf.WEBP_QUALITY,
+        )
+        original.seek(0)
+        storage.put(field.storage, job.source, original)
+    for style, name in zip(styles, names[1:], strict=True):
+        storage.put(field.storage, name, renditions[style.name].data)
+    if not record.update(**{field.state_attname: "ready"}):
+        storage.delete_all(field.storage, names)
+        staged.delete(job.source)
+        return Outcome.SUPERSEDED
+    staged.delete(job.source)
+    if job.previous:
+        storage.delete_all(field.storage, storage.version_names(job.previous, styles))
+    attachment_processed.send(
+        sender=field.model, instance=None, object_id=job.object_id, field=field, name=job.source
+    )
+    return Outcome.READY
+
+
+def run(job: Job) -> Outcome:
+    """Process a claimed job and settle it in the queue: done, retry later, or failed."""
+    try:
+        outcome = process(job)
+    except Exception as exc:
+        if _superseded(job):
+            # The record moved on while we worked (and may have taken our
+            # staged file with it): nothing is lost by dropping the job.
+            queue.complete(job)
+            return Outcome.SUPERSEDED
+        permanent = isinstance(exc, InvalidImage | ConfigurationError)
+        if not queue.fail(job, exc, permanent=permanent):
+            logger.warning("Job %s failed (attempt %s), will retry: %s", job.pk, job.attempts, exc)
+            return Outcome.RETRYING
+        _mark_failed(job, exc)
+        return Outcome.FAILED
+    queue.complete(job)
+    return outcome
+
+
+def _superseded(job: Job) -> bool:
+    try:
+        return not _record(resolve(job.target), job).exists()
+    except ConfigurationError:
+        return False
+
+
+def _mark_failed(job: Job, exc: BaseException) -> None:
+    logger.error("Job %s failed for good: %s", job.pk, exc)
+    try:
+        field = resolve(job.target)
+    except ConfigurationError:
+        return
+    _record(field, job).update(**{field.state_attname: "failed"})
+    attachment_failed.send(
+        sender=field.model,
+        instance=None,
+        object_id=job.object_id,
+        field=field,
+        name=job.source,
+        error=exc,
+    )
+
+
+def run_after_commit(
+    field: AttachmentField, instance: models.Model, source: str, previous: str, *, using: str
+) -> None:
+    """Process an upload in this process once its record is committed.
+
+    If that fails for a reason a retry could fix, the upload is queued as a job
+    instead, so nothing is lost when, say, the storage is briefly down.
+    """
+    job = Job(target=field.field_id, object_id=str(instance.pk), source=source, previous=previous)
+
+    def run_now() -> None:
+        try:
+            outcome = process(job)
+        except InvalidImage as exc:
+            _mark_failed(job, exc)
+            outcome = Outcome.FAILED
+        except Exception:
+            logger.exception("Processing %s in the request failed; queueing it.", source)
+            queue.enqueue(
+                target=job.target,
+                object_id=job.object_id,
+                source=source,
+                previous=previous,
+                queue=field.queue or conf.QUEUE,
+                priority=field.priority,
+                max_attempts=field.max_attempts or conf.MAX_ATTEMPTS,
+            )
+            return
+        if (
+            outcome in (Outcome.READY, Outcome.FAILED)
+            and getattr(instance, field.attname) == source
+        ):
+            setattr(instance, field.state_attname, outcome.value)
+
+    transaction.on_commit(run_now, using=using)

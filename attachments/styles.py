@@ -1,0 +1,123 @@
+"""A field's styles: what each derived image is called, its geometry and encoding.
+
+A style may be declared as ``"100x100>"``, as ``("100x100>", "png")`` or as
+``{"geometry": "100x100>", "format": "webp", "quality": 80}``; ``parse_styles``
+turns any of these into frozen ``Style`` objects once, when the field is made.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .geometry import Geometry, GeometryError, parse_geometry
+
+__all__ = ["EXTENSIONS", "FORMATS", "Style", "StyleError", "format_for_extension", "parse_styles"]
+
+# Output formats a style may ask for, by the name users write, mapped to Pillow's.
+FORMATS: dict[str, str] = {
+    "jpeg": "JPEG",
+    "jpg": "JPEG",
+    "png": "PNG",
+    "webp": "WEBP",
+    "gif": "GIF",
+}
+
+# The extension each output format is stored under.
+EXTENSIONS: dict[str, str] = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
+
+# Style names become parts of file names and template attributes
+# (``{{ item.image.styles.thumb.url }}``), so they must be identifiers.
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")
+_RESERVED = frozenset({"original"})
+_KEYS = frozenset({"geometry", "format", "quality"})
+
+
+class StyleError(ValueError):
+    """A style declaration cannot be used; the message names the style."""
+
+
+@dataclass(frozen=True)
+class Style:
+    """One derived image of an attachment."""
+
+    name: str
+    geometry: Geometry
+    format: str | None = None  # Pillow format name; None keeps the original's format.
+    quality: int | None = None  # None means the configured default for the format.
+
+    def output_format(self, source_format: str) -> str:
+        """Return the Pillow format this style writes for an original in ``source_format``."""
+        if self.format:
+            return self.format
+        # Formats browsers may not show (TIFF, BMP...) become PNG, which loses nothing.
+        return source_format if source_format in EXTENSIONS else "PNG"
+
+
+def format_for_extension(extension: str) -> str:
+    """Return the Pillow format stored under ``extension`` (``".jpg"``), else ``""``."""
+    extension = extension.lower()
+    if extension == ".jpeg":
+        return "JPEG"
+    return next((fmt for fmt, ext in EXTENSIONS.items() if ext == extension), "")
+
+
+def parse_styles(styles: Mapping[str, Any] | None) -> dict[str, Style]:
+    """Normalise a field's ``styles=`` declaration, raising ``StyleError``."""
+    if styles is None:
+        return {}
+    if not isinstance(styles, Mapping):
+        raise StyleError("styles must be a dict of style name to geometry.")
+    return {name: _parse_style(name, spec) for name, spec in styles.items()}
+
+
+def _parse_style(name: Any, spec: Any) -> Style:
+    if not isinstance(name, str) or not _NAME.match(name) or name in _RESERVED:
+        raise StyleError(
+            f"Style name {name!r} must be a Python identifier of at most 50 characters "
+            f"and not one of {sorted(_RESERVED)}."
+        )
+    if isinstance(spec, str):
+        options: dict[str, Any] = {"geometry": spec}
+    elif isinstance(spec, tuple | list) and len(spec) == 2:
+        options = {"geometry": spec[0], "format": spec[1]}
+    elif isinstance(spec, Mapping):
+        options = dict(spec)
+    else:
+        raise StyleError(
+            f"Style {name!r}: expected 'WxH>', ('WxH>', 'png') or "
+            f"{{'geometry': ..., 'format': ..., 'quality': ...}}, got {spec!r}."
+        )
+    unknown = set(options) - _KEYS
+    if unknown:
+        raise StyleError(f"Style {name!r}: unknown option(s) {sorted(unknown)}.")
+    if not isinstance(options.get("geometry"), str):
+        raise StyleError(f"Style {name!r}: 'geometry' must be a string such as '100x100>'.")
+    try:
+        geometry = parse_geometry(options["geometry"])
+    except GeometryError as exc:
+        raise StyleError(f"Style {name!r}: {exc}") from None
+    return Style(
+        name=name,
+        geometry=geometry,
+        format=_parse_format(name, options.get("format")),
+        quality=_parse_quality(name, options.get("quality")),
+    )
+
+
+def _parse_format(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in FORMATS:
+        raise StyleError(f"Style {name!r}: format {value!r} is not one of {sorted(set(FORMATS))}.")
+    return FORMATS[value.lower()]
+
+
+def _parse_quality(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise StyleError(f"Style {name!r}: quality must be an integer from 1 to 100.")
+    return value

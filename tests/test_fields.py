@@ -1,0 +1,340 @@
+"""The field's public API and the upload path, as a Django developer uses them."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core import checks
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.db import models
+from PIL import Image
+
+from attachments import AttachmentField
+from attachments.exceptions import InvalidImage
+from attachments.models import Job
+from attachments.storage import staging_storage
+from demo_site.forms import ItemForm
+from demo_site.models import Item
+from tests import images
+from tests.testapp.models import Avatar, Photo
+
+pytestmark = pytest.mark.django_db
+
+PLACEHOLDER = "/static/attachments/processing.svg"
+
+
+def upload(title: str = "cat", data: bytes | None = None, name: str = "cat.jpg") -> Item:
+    item = Item(title=title)
+    item.image.save(name, ContentFile(data or images.jpeg((640, 480))), save=False)
+    item.save()
+    return item
+
+
+def work() -> str:
+    out = io.StringIO()
+    call_command("process_attachments", burst=True, stdout=out, verbosity=0)
+    return out.getvalue()
+
+
+def pixel_size(file) -> tuple[int, int]:
+    with file.storage.open(file.name) as fp:
+        return Image.open(fp).size
+
+
+def test_item_without_image_has_no_state():
+    item = Item.objects.create(title="empty")
+    assert item.image.state == ""
+    assert not item.image.processing
+    assert Job.objects.count() == 0
+
+
+def test_upload_is_staged_marked_processing_and_enqueued_once(django_assert_max_num_queries):
+    item = upload()
+    assert item.image.state == "processing"
+    assert item.image.processing
+    assert staging_storage().exists(item.image.name)
+    assert not item.image.storage.exists(item.image.name)
+    job = Job.objects.get()
+    assert (job.target, job.object_id, job.source) == (
+        "demo_site.item.image",
+        str(item.pk),
+        item.image.name,
+    )
+    # State lives on the record: a fresh instance knows it without another query.
+    fresh = Item.objects.get(pk=item.pk)
+    with django_assert_max_num_queries(0):
+        assert fresh.image.state == "processing"
+
+
+def test_upload_name_is_unique_sanitised_and_named_by_content():
+    png = images.png((20, 10))
+    first = upload(data=png, name="../../etc/My Holiday Photo!!.jpg")
+    second = upload(data=png, name="../../etc/My Holiday Photo!!.jpg")
+    assert first.image.name.startswith("items/")
+    assert first.image.name.endswith("/my-holiday-photo.png")
+    assert ".." not in first.image.name
+    assert first.image.name != second.image.name
+
+
+def test_every_url_is_the_placeholder_while_processing(settings):
+    item = upload()
+    assert item.image.url == PLACEHOLDER
+    assert item.image.styles["thumb"].url == PLACEHOLDER
+    assert item.image.style_url("square") == PLACEHOLDER
+    settings.ATTACHMENTS = {"PROCESSING_URL": "/wait.gif"}
+    assert item.image.styles["square"].url == "/wait.gif"
+
+
+def test_field_placeholder_overrides_setting(settings):
+    settings.ATTACHMENTS = {"PROCESSING_URL": "/global.gif"}
+    field = AttachmentField(processing_url="/field.gif")
+    assert field.placeholder_url == "/field.gif"
+
+
+def test_worker_makes_every_style_and_publishes():
+    item = upload()
+    assert work().startswith("1 job processed at ")
+    item.refresh_from_db()
+    assert item.image.state == "ready"
+    assert item.image.url == f"/media/{item.image.name}"
+    assert pixel_size(item.image) == (640, 480)
+    thumb, square = item.image.styles["thumb"], item.image.styles["square"]
+    assert thumb.url == f"/media/{thumb.name}"
+    assert pixel_size(thumb) == (100, 75)
+    assert pixel_size(square) == (200, 200)
+    assert not staging_storage().exists(item.image.name)
+    assert Job.objects.count() == 0
+
+
+def test_template_reads_style_urls():
+    from django.template import Context, Template
+
+    item = upload()
+    work()
+    item.refresh_from_db()
+    html = Template("{{ item.image.styles.thumb.url }}").render(Context({"item": item}))
+    assert html == item.image.styles["thumb"].url
+
+
+def test_style_formats_and_names():
+    photo = Photo()
+    photo.image.save("p.jpg", ContentFile(images.jpeg((600, 400))))
+    work()
+    photo.refresh_from_db()
+    styles = photo.image.styles
+    assert styles["small"].name.endswith("-small.jpg")
+    assert styles["wide"].name.endswith("-wide.png")
+    assert styles["preview"].name.endswith("-preview.webp")
+    assert pixel_size(styles["wide"]) == (300, 100)
+    with styles["preview"].storage.open(styles["preview"].name) as fp:
+        assert Image.open(fp).format == "WEBP"
+
+
+def test_open_reads_the_original_wherever_it_is():
+    data = images.jpeg((64, 48))
+    item = upload(data=data)
+    with item.image.open() as fp:
+        assert fp.read() == data
+    work()
+    item = Item.objects.get(pk=item.pk)
+    with item.image.open() as fp:
+        assert fp.read() == data
+
+
+def test_reupload_while_pending_keeps_one_job_and_drops_the_old_staged_file(
+    django_capture_on_commit_callbacks,
+):
+    item = upload()
+    first = item.image.name
+    with django_capture_on_commit_callbacks(execute=True):
+        item.image.save("dog.png", ContentFile(images.png((30, 30))))
+    assert Job.objects.get().source == item.image.name != first
+    assert not staging_storage().exists(first)
+    work()
+    item.refresh_from_db()
+    assert item.image.ready
+    assert pixel_size(item.image.styles["square"]) == (200, 200)
+
+
+def test_reupload_after_ready_deletes_the_previous_version_once_the_new_one_is_ready():
+    item = upload()
+    work()
+    item.refresh_from_db()
+    old = [item.image.name, item.image.styles["thumb"].name, item.image.styles["square"].name]
+    storage = item.image.storage
+    item.image.save("new.jpg", ContentFile(images.jpeg((300, 300))))
+    assert all(storage.exists(name) for name in old)  # still served until the new one is ready
+    work()
+    item.refresh_from_db()
+    assert item.image.ready
+    assert not any(storage.exists(name) for name in old)
+    assert pixel_size(item.image.styles["thumb"]) == (100, 100)
+
+
+def test_job_of_a_superseded_upload_publishes_nothing():
+    item = upload()
+    stale = Job.objects.get()
+    Item.objects.filter(pk=item.pk).update(image="items/other/x.jpg")
+    work()
+    assert not item.image.storage.exists(stale.source)
+    assert not staging_storage().exists(stale.source)
+    assert Job.objects.count() == 0
+
+
+def test_deleting_the_record_deletes_files_and_pending_jobs(django_capture_on_commit_callbacks):
+    item = upload()
+    work()
+    item.refresh_from_db()
+    names = [item.image.name, item.image.styles["thumb"].name]
+    with django_capture_on_commit_callbacks(execute=True):
+        item.delete()
+    assert not any(item.image.storage.exists(name) for name in names)
+
+    pending = upload()
+    with django_capture_on_commit_callbacks(execute=True):
+        pending.delete()
+    assert Job.objects.count() == 0
+    assert not staging_storage().exists(pending.image.name)
+
+
+def test_form_rejects_a_non_image_named_jpg():
+    form = ItemForm(
+        {"title": "x"},
+        {"image": SimpleUploadedFile("evil.jpg", b"<html>not an image</html>", "image/jpeg")},
+    )
+    assert not form.is_valid()
+    assert "image" in form.errors
+    assert Item.objects.count() == 0
+    assert Job.objects.count() == 0
+
+
+def test_form_rejects_images_over_the_limits(settings):
+    settings.ATTACHMENTS = {"MAX_PIXELS": 100 * 100}
+    form = ItemForm(
+        {"title": "x"},
+        {"image": SimpleUploadedFile("big.png", images.png((200, 200)), "image/png")},
+    )
+    assert not form.is_valid()
+    settings.ATTACHMENTS = {"MAX_BYTES": 10}
+    form = ItemForm(
+        {"title": "x"},
+        {"image": SimpleUploadedFile("small.png", images.png((2, 2)), "image/png")},
+    )
+    assert not form.is_valid()
+
+
+def test_form_accepts_an_image_by_content_whatever_its_name():
+    form = ItemForm(
+        {"title": "x"},
+        {"image": SimpleUploadedFile("photo.txt", images.png((8, 8)), "text/plain")},
+    )
+    assert form.is_valid(), form.errors
+    item = form.save()
+    assert item.image.name.endswith(".png")
+    assert item.image.processing
+
+
+def test_saving_a_non_image_from_code_raises():
+    item = Item(title="x")
+    with pytest.raises(InvalidImage):
+        item.image.save("x.jpg", ContentFile(b"GIF89a but not really"))
+    assert Item.objects.count() == 0
+
+
+def test_process_in_background_false_processes_on_commit(django_capture_on_commit_callbacks):
+    avatar = Avatar()
+    with django_capture_on_commit_callbacks(execute=True):
+        avatar.image.save("me.png", ContentFile(images.png((64, 40))))
+    assert avatar.image.ready
+    assert Job.objects.count() == 0
+    avatar.refresh_from_db()
+    assert avatar.image.ready
+    assert pixel_size(avatar.image.styles["icon"]) == (32, 32)
+
+
+def test_immediate_backend_setting_processes_every_field(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.ATTACHMENTS = {"BACKEND": "immediate"}
+    with django_capture_on_commit_callbacks(execute=True):
+        item = upload()
+    assert item.image.ready
+    assert Job.objects.count() == 0
+
+
+def test_delete_removes_files_and_empties_the_field():
+    item = upload()
+    work()
+    item.refresh_from_db()
+    names = [item.image.name, item.image.styles["thumb"].name]
+    item.image.delete()
+    item.refresh_from_db()
+    assert not item.image
+    assert item.image.state == ""
+    assert not any(item.image.storage.exists(name) for name in names)
+
+
+def test_deconstruct_emits_only_non_default_options():
+    field = AttachmentField(upload_to="x", styles={"t": "10x10"})
+    _, path, _, kwargs = field.deconstruct()
+    assert path == "attachments.fields.AttachmentField"
+    assert kwargs == {"upload_to": "x", "styles": {"t": "10x10"}}
+    field = AttachmentField(
+        upload_to="x", process_in_background=False, queue="images", max_attempts=3
+    )
+    assert field.deconstruct()[3] == {
+        "upload_to": "x",
+        "process_in_background": False,
+        "queue": "images",
+        "max_attempts": 3,
+    }
+
+
+def _check_ids(**kwargs) -> list[str]:
+    class Model(models.Model):
+        image = AttachmentField(**kwargs)
+
+        class Meta:
+            app_label = "testapp"
+
+    try:
+        return [error.id for error in Model._meta.get_field("image").check()]
+    finally:
+        from django.apps import apps
+
+        del apps.all_models["testapp"]["model"]
+        apps.clear_cache()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error_id"),
+    [
+        ({"styles": {"thumb": "100xx"}}, "attachments.E001"),
+        ({"styles": {"thumb": ("100x100", "bmp")}}, "attachments.E001"),
+        ({"styles": {"original": "10x10"}}, "attachments.E001"),
+        ({"process_in_background": "yes"}, "attachments.E002"),
+        ({"max_attempts": 0}, "attachments.E003"),
+    ],
+)
+def test_field_checks(kwargs, error_id):
+    assert error_id in _check_ids(**kwargs)
+
+
+def test_valid_field_passes_checks():
+    assert _check_ids(styles={"thumb": "100x100>"}) == []
+
+
+def test_state_column_is_a_real_field():
+    field = Item._meta.get_field("image_state")
+    assert isinstance(field, models.CharField)
+    assert not field.editable
+    assert Item.objects.filter(image_state="processing").count() == 0
+    upload()
+    assert Item.objects.filter(image_state="processing").count() == 1
+
+
+def test_checks_registered_ids_are_unique():
+    assert checks.run_checks() == []
