@@ -42,10 +42,16 @@ def staging_storage() -> Storage:
     return _default_staging(str(settings.MEDIA_ROOT))
 
 
+class _PrivateFileSystemStorage(FileSystemStorage):
+    """Files that are never linked to: staged originals are not public yet."""
+
+    def url(self, name: str | None) -> str:
+        raise ValueError("Staged originals are not accessible via a URL.")
+
+
 @cache
 def _default_staging(media_root: str) -> Storage:
-    # No base_url: staged originals are not public.
-    return FileSystemStorage(location=os.path.join(media_root, "attachments-staging"))
+    return _PrivateFileSystemStorage(location=os.path.join(media_root, "attachments-staging"))
 
 
 def upload_filename(client_name: str, source_format: str) -> str:

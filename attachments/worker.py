@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
-from django.db import close_old_connections
+from django.db import connections
 
 from . import processing, queue
 from .conf import conf
@@ -74,7 +74,7 @@ class Worker:
         logger.info("Worker %s started (queues: %s)", self.id, ", ".join(self.queues) or "all")
         with self._signals():
             while not self._stopping.is_set():
-                close_old_connections()
+                _refresh_connections()
                 job = queue.claim(self.id, self.queues)
                 if job is None:
                     if self.burst:
@@ -82,7 +82,7 @@ class Worker:
                     self._stopping.wait(self.poll_interval)
                     continue
                 self._run_one(job)
-        close_old_connections()
+        _refresh_connections()
         logger.info("Worker %s stopped: %s", self.id, self.stats)
         return self.stats
 
@@ -107,6 +107,15 @@ class Worker:
 
     def _signals(self) -> _SignalHandlers:
         return _SignalHandlers(self)
+
+
+def _refresh_connections() -> None:
+    # Like close_old_connections(), which a long-lived process must call itself
+    # (no request cycle does it here), but never inside a transaction: a caller
+    # that runs the worker in one (tests, embedding code) keeps its connection.
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 class _SignalHandlers:

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -12,3 +19,37 @@ def media(settings, tmp_path: Path) -> Path:
     root.mkdir()
     settings.MEDIA_ROOT = str(root)
     return root
+
+
+@pytest.fixture
+def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start ``manage.py process_attachments`` processes on the test database.
+
+    Needs ``django_db(transaction=True)``: a worker only sees committed rows.
+    """
+    started: list[subprocess.Popen[str]] = []
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "ATTACHMENTS_TEST_CHILD_DB": str(connection.settings_dict["NAME"]),
+        "ATTACHMENTS_TEST_MEDIA_ROOT": str(media),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "process_attachments", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)

@@ -47,11 +47,15 @@ TEMPLATES = [
     },
 ]
 
+# Worker subprocesses started by the tests are pointed at the test database
+# and the test's MEDIA_ROOT through these variables.
+_CHILD_DB = os.environ.get("ATTACHMENTS_TEST_CHILD_DB")
+
 if os.environ.get("ATTACHMENTS_TEST_DB") == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": "attachments",
+            "NAME": _CHILD_DB or "attachments",
             "USER": os.environ.get("PGUSER", "postgres"),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),
@@ -61,8 +65,14 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.path.join(tempfile.gettempdir(), f"attachments-tests-{os.getpid()}.sqlite3"),
-            "TEST": {"NAME": ""},
+            "NAME": _CHILD_DB or os.path.join(tempfile.gettempdir(), "attachments-tests.sqlite3"),
+            # A file, not memory, so worker subprocesses can share it.
+            "TEST": {
+                "NAME": os.path.join(
+                    tempfile.gettempdir(), f"attachments-test-{os.getpid()}.sqlite3"
+                )
+            },
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
 
@@ -71,7 +81,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Each test gets its own MEDIA_ROOT from the `media` fixture.
-MEDIA_ROOT = tempfile.mkdtemp(prefix="attachments-media-")
+MEDIA_ROOT = os.environ.get("ATTACHMENTS_TEST_MEDIA_ROOT") or tempfile.mkdtemp(
+    prefix="attachments-media-"
+)
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
 

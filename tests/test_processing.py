@@ -1,0 +1,123 @@
+"""What a job does with one upload, and how each kind of failure ends."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from attachments import processing, queue, storage
+from attachments.models import Job
+from attachments.signals import attachment_failed, attachment_processed
+from demo_site.models import Item
+from tests import images
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(data: bytes | None = None) -> Item:
+    item = Item(title="x")
+    item.image.save("a.jpg", ContentFile(data or images.jpeg((320, 240))))
+    return item
+
+
+def run_next() -> processing.Outcome:
+    return processing.run(queue.claim("test-worker"))
+
+
+def test_success_sends_processed_signal():
+    received = []
+    attachment_processed.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t")
+    try:
+        item = upload()
+        assert run_next() is processing.Outcome.READY
+    finally:
+        attachment_processed.disconnect(dispatch_uid="t")
+    assert received[0]["object_id"] == str(item.pk)
+    assert received[0]["name"] == item.image.name
+
+
+def test_undecodable_original_fails_at_once_with_a_readable_error():
+    failures = []
+    attachment_failed.connect(lambda **kw: failures.append(kw), weak=False, dispatch_uid="t")
+    try:
+        # Passes the header probe in the request, breaks on full decode.
+        item = upload(images.truncated(images.jpeg((320, 240)), keep=0.3))
+        assert run_next() is processing.Outcome.FAILED
+    finally:
+        attachment_failed.disconnect(dispatch_uid="t")
+    job = Job.objects.get()
+    assert job.state == "failed"
+    assert job.attempts == 1
+    assert "InvalidImage" in job.last_error
+    item.refresh_from_db()
+    assert item.image.failed
+    assert item.image.url == item.image.field.placeholder_url
+    # The original stays staged, so nothing is lost and the job can be retried.
+    assert storage.staging_storage().exists(item.image.name)
+    assert failures[0]["object_id"] == str(item.pk)
+
+
+def test_storage_outage_retries_and_keeps_the_placeholder(monkeypatch):
+    item = upload()
+    real_put = storage.put
+    calls = []
+
+    def flaky_put(target, name, content):
+        calls.append(name)
+        if len(calls) == 2:  # the original is stored, the first style is not
+            raise ConnectionError("endpoint down")
+        real_put(target, name, content)
+
+    monkeypatch.setattr(storage, "put", flaky_put)
+    assert run_next() is processing.Outcome.RETRYING
+    item.refresh_from_db()
+    assert item.image.processing
+    job = Job.objects.get()
+    assert (job.state, job.attempts) == ("retrying", 1)
+    assert "endpoint down" in job.last_error
+    assert storage.staging_storage().exists(item.image.name)
+
+    monkeypatch.setattr(storage, "put", real_put)
+    Job.objects.update(run_at=timezone.now())
+    assert run_next() is processing.Outcome.READY
+    item.refresh_from_db()
+    assert item.image.ready
+    assert Job.objects.count() == 0
+
+
+def test_last_attempt_marks_the_record_failed(monkeypatch):
+    item = upload()
+    Job.objects.update(max_attempts=1)
+    monkeypatch.setattr(storage, "put", lambda *a: (_ for _ in ()).throw(TimeoutError("slow")))
+    assert run_next() is processing.Outcome.FAILED
+    item.refresh_from_db()
+    assert item.image.failed
+    assert "TimeoutError: slow" in Job.objects.get().last_error
+
+
+def test_error_after_the_record_moved_on_is_a_no_op(monkeypatch):
+    upload()
+
+    def replaced_meanwhile(*args, **kwargs):
+        Item.objects.update(image="items/newer/b.jpg")
+        raise FileNotFoundError("staged file was removed by the newer upload")
+
+    monkeypatch.setattr(processing.imaging, "render", replaced_meanwhile)
+    assert run_next() is processing.Outcome.SUPERSEDED
+    assert Job.objects.count() == 0
+
+
+def test_record_deleted_while_its_job_runs():
+    item = upload()
+    job = queue.claim("test-worker")
+    Item.objects.filter(pk=item.pk).delete()
+    assert processing.run(job) is processing.Outcome.SUPERSEDED
+    assert not storage.staging_storage().exists(item.image.name)
+    assert Job.objects.count() == 0
+
+
+def test_job_for_an_unknown_field_fails_permanently():
+    queue.enqueue(target="nope.nothing.image", object_id=1, source="a.jpg")
+    assert run_next() is processing.Outcome.FAILED
+    assert "No attachment field" in Job.objects.get().last_error

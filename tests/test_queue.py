@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from attachments import queue
+from attachments.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+def add(object_id: object = 1, source: str = "s.jpg", **kwargs) -> Job:
+    return queue.enqueue(
+        target="demo_site.item.image", object_id=object_id, source=source, **kwargs
+    ).job
+
+
+def test_enqueue_replaces_waiting_jobs_of_the_same_record():
+    first = add(source="a.jpg", previous="old.jpg")
+    other = add(object_id=2, source="z.jpg")
+    result = queue.enqueue(target="demo_site.item.image", object_id=1, source="b.jpg")
+    assert set(Job.objects.values_list("source", flat=True)) == {"b.jpg", "z.jpg"}
+    assert result.superseded_sources == ("a.jpg",)
+    # The published version the first upload was replacing still goes once b is ready.
+    assert result.job.previous == "old.jpg"
+    assert not Job.objects.filter(pk=first.pk).exists()
+    assert Job.objects.filter(pk=other.pk).exists()
+
+
+def test_enqueue_leaves_a_running_job_alone():
+    running = add(source="a.jpg", previous="old.jpg")
+    assert queue.claim("w1") == running
+    result = queue.enqueue(target="demo_site.item.image", object_id=1, source="b.jpg")
+    assert Job.objects.count() == 2
+    assert result.superseded_sources == ()
+    assert result.job.previous == "old.jpg"
+
+
+def test_claim_takes_due_jobs_by_priority_then_age():
+    late = add(object_id=1)
+    urgent = add(object_id=2, priority=10)
+    scheduled = add(object_id=3)
+    Job.objects.filter(pk=scheduled.pk).update(run_at=timezone.now() + timedelta(hours=1))
+    assert queue.claim("w") == urgent
+    assert queue.claim("w") == late
+    assert queue.claim("w") is None
+
+
+def test_claim_locks_the_job_for_one_worker():
+    add()
+    job = queue.claim("w1")
+    assert (job.locked_by, job.locked_at is not None) == ("w1", True)
+    assert queue.claim("w2") is None
+
+
+def test_claim_serves_only_the_queues_asked_for():
+    images = add(object_id=1, queue="images")
+    add(object_id=2, queue="other")
+    assert queue.claim("w", ["images"]) == images
+    assert queue.claim("w", ["images"]) is None
+
+
+def test_complete_deletes_the_job():
+    add()
+    queue.complete(queue.claim("w"))
+    assert Job.objects.count() == 0
+
+
+def test_fail_schedules_a_retry_with_backoff_then_gives_up():
+    add(max_attempts=2)
+    job = queue.claim("w")
+    assert queue.fail(job, OSError("S3 is down")) is False
+    job.refresh_from_db()
+    assert job.attempts == 1
+    assert job.state == "retrying"
+    assert job.run_at >= timezone.now() + timedelta(seconds=15)
+    assert "OSError: S3 is down" in job.last_error
+    assert queue.claim("w") is None
+
+    Job.objects.update(run_at=timezone.now())
+    job = queue.claim("w")
+    assert queue.fail(job, OSError("still down")) is True
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.failed_at is not None) == ("failed", 2, True)
+    assert queue.claim("w") is None
+
+
+def test_permanent_failure_does_not_burn_attempts():
+    add(max_attempts=10)
+    job = queue.claim("w")
+    assert queue.fail(job, ValueError("not an image"), permanent=True) is True
+    assert Job.objects.get().state == "failed"
+
+
+def test_retry_makes_a_failed_job_due_again():
+    add()
+    queue.fail(queue.claim("w"), ValueError("x"), permanent=True)
+    queue.retry(Job.objects.get())
+    job = queue.claim("w")
+    assert job is not None
+    assert (job.attempts, job.failed_at) == (0, None)
+
+
+def test_release_hands_a_job_back_untouched():
+    add()
+    queue.release(queue.claim("w1"))
+    job = Job.objects.get()
+    assert (job.state, job.attempts) == ("waiting", 0)
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 5, 10])
+def test_backoff_grows_like_sidekiq(attempts):
+    delay = queue.backoff(attempts).total_seconds()
+    assert attempts**4 + 15 <= delay <= attempts**4 + 15 + 10 * (attempts + 1)
+
+
+def test_discard_target_keeps_running_jobs():
+    add(source="a.jpg")
+    queue.claim("w")
+    add(object_id=1, source="b.jpg")
+    assert queue.discard_target("demo_site.item.image", 1) == 1
+    assert Job.objects.get().source == "a.jpg"

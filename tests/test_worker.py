@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import io
+import signal
+import time
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from attachments.models import Job
+from attachments.worker import Stats, Worker
+from demo_site.models import Item
+from tests import images
+
+
+def upload(n: int = 1) -> list[Item]:
+    items = []
+    for i in range(n):
+        item = Item(title=f"item {i}")
+        item.image.save(f"{i}.png", ContentFile(images.png((40, 30))))
+        items.append(item)
+    return items
+
+
+@pytest.mark.django_db
+def test_burst_works_off_every_due_job_and_reports():
+    items = upload(3)
+    out = io.StringIO()
+    call_command("process_attachments", burst=True, stdout=out, verbosity=0)
+    assert out.getvalue().startswith("3 jobs processed at ")
+    assert out.getvalue().strip().endswith("j/s, 0 failed")
+    assert all(Item.objects.get(pk=i.pk).image.ready for i in items)
+
+
+@pytest.mark.django_db
+def test_burst_on_an_empty_queue_exits_at_once():
+    stats = Worker(burst=True).run()
+    assert (stats.processed, stats.failed) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_worker_counts_failures():
+    item = Item(title="bad")
+    item.image.save("x.jpg", ContentFile(images.truncated(images.jpeg((200, 200)), keep=0.3)))
+    stats = Worker(burst=True).run()
+    assert (stats.processed, stats.failed) == (1, 1)
+
+
+def test_stats_line():
+    stats = Stats(processed=12, failed=1, started=time.monotonic() - 2)
+    assert str(stats).startswith("12 jobs processed at 6.")
+    assert str(stats).endswith("j/s, 1 failed")
+
+
+def test_rejects_a_bad_poll_interval():
+    with pytest.raises(CommandError):
+        call_command("process_attachments", "--poll-interval", "0")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_long_running_worker_picks_up_new_work_and_stops_cleanly_on_signal(start_worker, signum):
+    worker = start_worker("--poll-interval", "0.05")
+    time.sleep(1.5)  # let it start and go idle
+    (item,) = upload(1)
+    deadline = time.monotonic() + 15
+    while not Item.objects.get(pk=item.pk).image.ready:
+        assert time.monotonic() < deadline, worker.stderr.read() if worker.poll() else "timeout"
+        time.sleep(0.05)
+    worker.send_signal(signum)
+    out, err = worker.communicate(timeout=15)
+    assert worker.returncode == 0, err
+    assert out.strip() == out.strip().splitlines()[-1]
+    assert out.startswith("1 job processed at ")
+    assert Job.objects.count() == 0
