@@ -31,8 +31,6 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ATTEMPTS": 10,
     # Seconds an idle worker waits between polls of the job table.
     "POLL_INTERVAL": 0.2,
-    # Cache-Control of style and original objects: their names never change.
-    "CACHE_CONTROL": "public, max-age=31536000, immutable",
 }
 
 
