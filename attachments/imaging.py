@@ -1,0 +1,369 @@
+"""Read uploaded images and encode their styles: the only module that imports Pillow.
+
+``probe`` reads just the header of an upload (in the request, so it must stay
+fast however large the image). ``render`` decodes the original once, at the
+smallest size that still serves the largest style in full quality, and encodes
+every style from that one decode (in the worker).
+
+Sizes are planned on the image as displayed, i.e. after its EXIF orientation,
+and at its original size even when JPEG DCT scaling decodes it smaller, so the
+outputs have exactly the sizes ImageMagick would give.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from .exceptions import ImageTooLarge, InvalidImage
+from .geometry import Plan
+from .styles import Style
+
+__all__ = ["DEFAULT_FORMATS", "ImageInfo", "Rendition", "probe", "render"]
+
+DEFAULT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+# Never opened, even if configured: Pillow hands EPS to Ghostscript, an interpreter
+# we will not run on uploads. (SVG needs no entry: Pillow cannot read it at all.)
+_NEVER = frozenset({"EPS"})
+
+# Pillow format -> (extension, content type, name shown to users).
+_TYPES = {
+    "JPEG": (".jpg", "image/jpeg", "JPEG"),
+    "PNG": (".png", "image/png", "PNG"),
+    "GIF": (".gif", "image/gif", "GIF"),
+    "WEBP": (".webp", "image/webp", "WebP"),
+}
+
+# Shrink by whole factors (JPEG DCT scaling, Image.reduce) only down to this many
+# times the target size, then LANCZOS the rest: Pillow's thumbnail() default, and
+# visually the same as a LANCZOS from full size at a fraction of the cost.
+_GAP = 2.0
+# Encoder effort, measured with Pillow 13 (zlib-ng, libwebp 1.6) on a 720x477 photo, a
+# 1310x1191 RGBA screenshot and a 900x277 RGBA picture, best of 9 runs:
+# PNG level 6 took 1.2-2.6x level 4's time for files 0.3-2.8% smaller; level 3 saved
+# 23-42% of level 4's time but its files were up to 11% larger. optimize=True took
+# 6x level 4's time for 1.3% less.
+_PNG_COMPRESS_LEVEL = 4
+# WebP method 3 and 4 cost the same on the photos; on the screenshot 4 took 1.7x as
+# long (313 vs 184 ms) and was 25% smaller. 4 is also libwebp's default; 6 took 9x.
+_WEBP_METHOD = 4
+
+# Resampling must average colours weighted by alpha, or transparent pixels' colours bleed.
+_PREMULTIPLIED = {"LA": "La", "RGBA": "RGBa"}
+_STRAIGHT = {premultiplied: mode for mode, premultiplied in _PREMULTIPLIED.items()}
+_WEBP_MODES = {"L": "RGB", "LA": "RGBA"}  # WebP stores colour only
+_SRGB = ImageCms.createProfile("sRGB")
+_UNREADABLE = "The image cannot be read: the file is damaged, incomplete or not an image."
+_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+
+_ORIENTATION = 0x0112
+# What a viewer does to the stored pixels to show an EXIF orientation upright.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# The same, as a map from upright to stored coordinates: (swap axes, then mirror x, mirror y).
+_TO_STORED = {
+    1: (False, False, False),
+    2: (False, True, False),
+    3: (False, True, True),
+    4: (False, False, True),
+    5: (True, False, False),
+    6: (True, False, True),
+    7: (True, True, True),
+    8: (True, True, False),
+}
+
+
+class _Typed:
+    format: str
+
+    @property
+    def extension(self) -> str:
+        """The canonical file extension, with its dot: ".jpg", ".png", ..."""
+        if self.format in _TYPES:
+            return _TYPES[self.format][0]
+        Image.init()
+        return next((ext for ext, fmt in Image.EXTENSION.items() if fmt == self.format), "")
+
+    @property
+    def content_type(self) -> str:
+        if self.format in _TYPES:
+            return _TYPES[self.format][1]
+        return Image.MIME.get(self.format, "application/octet-stream")
+
+
+@dataclass(frozen=True)
+class ImageInfo(_Typed):
+    """What the header of an image says; no pixels were decoded to learn it."""
+
+    format: str  # Pillow's name, except that a multi-picture JPEG (MPO) is "JPEG"
+    width: int  # as displayed, i.e. after the EXIF orientation
+    height: int
+    mode: str  # as stored, e.g. "P" for GIF, "I;16" for 16-bit grey PNG, "CMYK"
+    # n_frames: from the header for PNG and WebP; for GIF Pillow walks the frame
+    # blocks, reading but not decoding them (22 ms for a 25 MB GIF of 40 frames).
+    frames: int
+
+
+@dataclass(frozen=True)
+class Rendition(_Typed):
+    """One encoded style of an image."""
+
+    style: str
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The one decode shared by every style, and how it relates to the original."""
+
+    image: Image.Image  # "L", "La", "RGB" or "RGBa": alpha premultiplied for resampling
+    format: str  # output format when a style keeps the original's
+    orientation: int
+    size: tuple[int, int]  # original, upright
+    scale: float  # original pixels per decoded pixel
+    icc: bytes | None
+
+
+def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
+    """Identify the image in ``fp`` from its header, or raise ``InvalidImage``.
+
+    ``formats`` are the Pillow format names accepted (default ``DEFAULT_FORMATS``);
+    only their parsers ever see the data. ``fp`` is read from its start and left
+    rewound to it. Damage in the pixel data is found only by ``render``.
+    """
+    allowed = _readable(DEFAULT_FORMATS if formats is None else formats)
+    names = ", ".join(_TYPES[fmt][2] if fmt in _TYPES else fmt for fmt in allowed)
+    try:
+        with _decoding(f"The file is not a valid image. Accepted formats: {names or 'none'}."):
+            im = Image.open(fp, formats=allowed)
+            width, height = _upright_size(im, _orientation(im), max_pixels)
+            # Not an animation: the extra pictures of an MPO are previews or depth maps.
+            frames = 1 if im.format == "MPO" else getattr(im, "n_frames", 1)
+        return ImageInfo(_format(im), width, height, im.mode, frames)
+    finally:
+        fp.seek(0)
+
+
+def render(
+    fp: BinaryIO,
+    styles: Sequence[Style],
+    *,
+    max_pixels: int,
+    jpeg_quality: int = 85,
+    webp_quality: int = 80,
+) -> dict[str, Rendition]:
+    """Decode ``fp`` once and return every style's encoded file, by style name.
+
+    Raises ``InvalidImage`` for anything that is not a decodable image within
+    ``max_pixels``. Errors reading ``fp`` itself (an ``OSError`` with an errno,
+    a timeout, a storage backend's own exceptions) are left to propagate so the
+    caller can retry them. Any format Pillow reads is accepted except EPS: the
+    format was vetted by ``probe`` at upload.
+    """
+    try:
+        source, plans = _decode(fp, styles, max_pixels)
+    finally:
+        fp.seek(0)
+    qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality}
+    renditions = {}
+    for style in styles:
+        image = _resample(source, plans[style.name])
+        fmt = style.format or source.format
+        quality = style.quality or qualities.get(fmt)
+        data = _encode(image, fmt, quality, source.icc)
+        renditions[style.name] = Rendition(style.name, data, fmt, *image.size)
+    return renditions
+
+
+@contextmanager
+def _decoding(message: str) -> Iterator[None]:
+    """Turn Pillow's complaints about the data into ``InvalidImage(message)``."""
+    try:
+        yield
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses above twice its MAX_IMAGE_PIXELS, before we can see the size.
+        raise ImageTooLarge(
+            f"The image has more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, "
+            "too many to be processed."
+        ) from exc
+    except OSError as exc:
+        # Pillow reports bad data as a bare OSError; an errno or a subclass
+        # (ConnectionError, TimeoutError, ...) means reading failed: retryable.
+        if exc.errno is not None or type(exc) not in (OSError, UnidentifiedImageError):
+            raise
+        raise InvalidImage(message) from exc
+    except (SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error) as exc:
+        raise InvalidImage(message) from exc
+
+
+def _readable(formats: Collection[str] | None = None) -> list[str]:
+    """``formats`` (default: all) that Pillow can open, for ``Image.open(formats=)``."""
+    Image.init()
+    names = Image.ID if formats is None else [fmt.upper() for fmt in formats]
+    # Image.open raises KeyError for a name it has no plugin for (e.g. "SVG").
+    return [fmt for fmt in dict.fromkeys(names) if fmt in Image.OPEN and fmt not in _NEVER]
+
+
+def _format(im: Image.Image) -> str:
+    # A multi-picture JPEG (as some cameras write) is a JPEG with pictures appended.
+    return "JPEG" if im.format == "MPO" else str(im.format)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation from what the header gave; 1 if absent or unusable."""
+    try:
+        # The base method reads only what open() parsed; PngImageFile.getexif would
+        # decode the whole image to look for an eXIf chunk after the pixel data.
+        value = Image.Image.getexif(im).get(_ORIENTATION)
+    except Exception:  # Corrupt metadata is ignored, as browsers do.
+        return 1
+    return value if isinstance(value, int) and value in _TO_STORED else 1
+
+
+def _upright_size(im: Image.Image, orientation: int, max_pixels: int) -> tuple[int, int]:
+    width, height = im.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels ({width * height:,}); "
+            f"the largest accepted is {max_pixels:,} pixels."
+        )
+    return (height, width) if _TO_STORED[orientation][0] else (width, height)
+
+
+def _decode(
+    fp: BinaryIO, styles: Sequence[Style], max_pixels: int
+) -> tuple[_Source, dict[str, Plan]]:
+    with _decoding(_UNREADABLE):
+        im = Image.open(fp, formats=_readable())
+        orientation = _orientation(im)
+        size = _upright_size(im, orientation, max_pixels)
+    swap = _TO_STORED[orientation][0]
+    plans = {style.name: style.geometry.plan(*size) for style in styles}
+    # The largest resize of any style, in stored (not upright) orientation.
+    need = [max((p.resize[i ^ swap] for p in plans.values()), default=1) for i in (0, 1)]
+    target = (int(need[0] * _GAP), int(need[1] * _GAP))
+    fmt, icc, stored_width = _format(im), im.info.get("icc_profile"), im.width
+    with _decoding(_UNREADABLE):
+        # JPEG only: let libjpeg decode at 1/2, 1/4 or 1/8 size, still >= target.
+        drafted = im.draft(None, target)
+        im.load()
+        if im.mode == "CMYK":
+            im, icc = _cmyk_to_rgb(im, icc), None
+        else:
+            im = _normalise(im)
+    scale = stored_width / drafted[1][2] if drafted else 1.0
+    factor = min(im.width // target[0], im.height // target[1])
+    if factor >= 2:
+        im, scale = im.reduce(factor), scale * factor
+    if im.mode in _PREMULTIPLIED:
+        # Once here rather than inside every resize(), which would convert per style.
+        im = im.convert(_PREMULTIPLIED[im.mode])
+    im.info = {}  # Resized copies inherit info; no EXIF, XMP or comments may leak out.
+    return _Source(im, fmt if fmt in _TYPES else "PNG", orientation, size, scale, icc), plans
+
+
+def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    if icc:
+        try:
+            return ImageCms.profileToProfile(im, io.BytesIO(icc), _SRGB, outputMode="RGB")
+        except ImageCms.PyCMSError:
+            pass  # A broken or non-CMYK profile: fall back to the plain formula.
+    # (255 - C) * (255 - K) / 255 per channel; Pillow has already undone Adobe's inversion.
+    return im.convert("RGB")
+
+
+def _normalise(im: Image.Image) -> Image.Image:
+    """Convert to "L", "LA", "RGB" or "RGBA": the modes LANCZOS resamples well."""
+    if im.mode in _SIXTEEN_BIT:
+        # Scale 0-65535 to 0-255: convert("L") alone clips, turning most of it white.
+        return im.point(lambda v: v / 257).convert("L")
+    grey = im.mode in ("1", "L", "LA", "La")
+    alpha = im.has_transparency_data  # an alpha band, or a transparent palette entry/colour
+    mode = ("LA" if alpha else "L") if grey else ("RGBA" if alpha else "RGB")
+    return im if im.mode == mode else im.convert(mode)
+
+
+def _resample(source: _Source, plan: Plan) -> Image.Image:
+    """Crop and scale the shared decode to ``plan`` in one resize, then turn it upright."""
+    width, height = source.size
+    resize_w, resize_h = plan.resize
+    left, top, right, bottom = plan.crop or (0, 0, resize_w, resize_h)
+    # The crop box in original upright pixels (multiplying first keeps edges exact) ...
+    box = [left * width / resize_w, top * height / resize_h]
+    box += [right * width / resize_w, bottom * height / resize_h]
+    # ... in stored pixels ...
+    swap, mirror_x, mirror_y = _TO_STORED[source.orientation]
+    size = plan.size
+    if swap:
+        box, size, width, height = [box[1], box[0], box[3], box[2]], size[::-1], height, width
+    if mirror_x:
+        box[0], box[2] = width - box[2], width - box[0]
+    if mirror_y:
+        box[1], box[3] = height - box[3], height - box[1]
+    # ... and in decoded pixels, never past the edge through rounding.
+    limits = source.image.size * 2  # (width, height, width, height)
+    box = [min(value / source.scale, limit) for value, limit in zip(box, limits, strict=True)]
+    image = source.image.resize(size, Image.Resampling.LANCZOS, box=tuple(box), reducing_gap=_GAP)
+    if source.orientation in _UPRIGHT:
+        image = image.transpose(_UPRIGHT[source.orientation])
+    return image.convert(_STRAIGHT[image.mode]) if image.mode in _STRAIGHT else image
+
+
+def _encode(image: Image.Image, fmt: str, quality: int | None, icc: bytes | None) -> bytes:
+    grey = image.mode in ("L", "LA")
+    params: dict[str, Any] = {}
+    if fmt == "JPEG":
+        # optimize=True would change nothing: libjpeg always optimises progressive scans.
+        image, params = _flatten(image), {"quality": quality, "progressive": True}
+    elif fmt == "PNG":
+        params = {"compress_level": _PNG_COMPRESS_LEVEL}
+    elif fmt == "WEBP":
+        image = image.convert(_WEBP_MODES.get(image.mode, image.mode))
+        params = {"quality": quality, "method": _WEBP_METHOD}
+    elif fmt == "GIF":
+        image, icc = _to_palette(image), None
+    # A profile describes grey or colour samples; never attach it to the other kind.
+    if icc and (image.mode in ("L", "LA")) == grey:
+        params["icc_profile"] = icc
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """JPEG has no alpha: composite onto white."""
+    if image.mode not in ("LA", "RGBA"):
+        return image
+    flat = Image.new(image.mode[:-1], image.size, "white")
+    flat.paste(image, mask=image.getchannel("A"))
+    return flat
+
+
+def _to_palette(image: Image.Image) -> Image.Image:
+    """GIF: at most 256 colours, one of which may be fully transparent."""
+    if image.mode == "L":
+        return image  # Pillow writes it with a grey palette.
+    rgb = image.convert("RGB")
+    if image.mode not in ("LA", "RGBA"):
+        return rgb.quantize(256)
+    paletted = rgb.quantize(255)
+    # GIF transparency is all or nothing: pixels less than half opaque become transparent.
+    paletted.paste(255, mask=image.getchannel("A").point(lambda a: 255 if a < 128 else 0))
+    paletted.info["transparency"] = 255
+    return paletted
