@@ -29,8 +29,18 @@ DEFAULTS: dict[str, Any] = {
     # Queue defaults; a field's queue= and max_attempts= override them.
     "QUEUE": "default",
     "MAX_ATTEMPTS": 10,
-    # Seconds an idle worker waits between polls of the job table.
-    "POLL_INTERVAL": 0.2,
+    # Seconds an idle worker waits between looks at the job table. On
+    # PostgreSQL workers are woken by NOTIFY and poll only as a fallback.
+    "POLL_INTERVAL": 0.05,
+    # A running job's worker refreshes its lock this often (seconds); a lock
+    # not refreshed for LOCK_TIMEOUT seconds belongs to a dead worker, and
+    # its job is put back in the queue, counting the attempt.
+    "HEARTBEAT_INTERVAL": 10,
+    "LOCK_TIMEOUT": 300,
+    # Seconds a stopping worker waits for running jobs before handing them back.
+    "SHUTDOWN_TIMEOUT": 30,
+    # Failed jobs are kept for the admin; None keeps them until retried or discarded.
+    "KEEP_FAILED_DAYS": None,
 }
 
 

@@ -70,6 +70,18 @@ class Job(models.Model):
                 condition=Q(failed_at__isnull=True, locked_by=""),
                 name="attachments_job_claimable",
             ),
+            # The same for workers that serve every queue.
+            models.Index(
+                fields=["-priority", "run_at", "id"],
+                condition=Q(failed_at__isnull=True, locked_by=""),
+                name="attachments_job_any_queue",
+            ),
+            # Finds the locks of dead workers without reading the backlog.
+            models.Index(
+                fields=["locked_at"],
+                condition=~Q(locked_by=""),
+                name="attachments_job_locked",
+            ),
             models.Index(fields=["target", "object_id"], name="attachments_job_target"),
         ]
 

@@ -103,7 +103,7 @@ def run(job: Job) -> Outcome:
         if not queue.fail(job, exc, permanent=permanent):
             logger.warning("Job %s failed (attempt %s), will retry: %s", job.pk, job.attempts, exc)
             return Outcome.RETRYING
-        _mark_failed(job, exc)
+        mark_failed(job, exc)
         return Outcome.FAILED
     queue.complete(job)
     return outcome
@@ -116,7 +116,8 @@ def _superseded(job: Job) -> bool:
         return False
 
 
-def _mark_failed(job: Job, exc: BaseException) -> None:
+def mark_failed(job: Job, exc: BaseException) -> None:
+    """Show a job's last failure on its record and tell ``attachment_failed`` receivers."""
     logger.error("Job %s failed for good: %s", job.pk, exc)
     try:
         field = resolve(job.target)
@@ -147,7 +148,7 @@ def run_after_commit(
         try:
             outcome = process(job)
         except InvalidImage as exc:
-            _mark_failed(job, exc)
+            mark_failed(job, exc)
             outcome = Outcome.FAILED
         except Exception:
             logger.exception("Processing %s in the request failed; queueing it.", source)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connections, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Job
@@ -58,33 +59,86 @@ def enqueue(
             priority=priority,
             max_attempts=max_attempts,
         )
+        notify(queue)
     return Enqueued(job, tuple(j.source for j in replaced if j.source != source))
 
 
-def claim(worker_id: str, queues: Sequence[str] = ()) -> Job | None:
-    """Lock the next due job for ``worker_id`` and return it, or None when nothing is due."""
+CHANNEL = "attachments_job"
+
+
+def notify(queue_name: str) -> None:
+    """Wake idle workers when the current transaction commits (PostgreSQL only)."""
+    connection = connections[router.db_for_write(Job)]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, queue_name])
+
+
+def claim(
+    worker_id: str,
+    queues: Sequence[str] = (),
+    *,
+    min_priority: int | None = None,
+    max_priority: int | None = None,
+) -> Job | None:
+    """Lock the next due job for ``worker_id`` and return it, or None when nothing is due.
+
+    ``queues`` are tried strictly in the given order (empty: every queue, by
+    priority then age); ``min_priority``/``max_priority`` bound the priorities served.
+    """
+    for name in queues or [None]:
+        job = _claim_one(worker_id, name, min_priority, max_priority)
+        if job is not None:
+            return job
+    return None
+
+
+def _claim_one(
+    worker_id: str, queue_name: str | None, min_priority: int | None, max_priority: int | None
+) -> Job | None:
+    # One statement, so a claim is one round trip and atomic on its own: the
+    # inner SELECT finds the next claimable row (through the partial index),
+    # the UPDATE locks it. PostgreSQL's SKIP LOCKED lets concurrent workers
+    # pass over each other's rows instead of queueing behind them; SQLite runs
+    # one writer at a time, which makes the statement exclusive anyway.
     using = router.db_for_write(Job)
-    skip_locked = connections[using].features.has_select_for_update_skip_locked
-    while True:
-        with transaction.atomic(using=using):
-            candidates = Job.objects.using(using).due()
-            if queues:
-                candidates = candidates.filter(queue__in=queues)
-            if skip_locked:
-                candidates = candidates.select_for_update(skip_locked=True)
-            job = candidates.only("pk").first()
-            if job is None:
-                return None
-            now = timezone.now()
-            # Without SKIP LOCKED another worker may have taken it meanwhile:
-            # the condition makes exactly one of us win.
-            won = (
-                Job.objects.using(using)
-                .filter(pk=job.pk, locked_by="", failed_at__isnull=True)
-                .update(locked_by=worker_id, locked_at=now)
-            )
-        if won:
-            return Job.objects.using(using).get(pk=job.pk)
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    columns = [field.column for field in Job._meta.concrete_fields]
+    adapt = connection.ops.adapt_datetimefield_value
+    now = adapt(timezone.now())
+    where = [f"{qn('failed_at')} IS NULL", f"{qn('locked_by')} = ''", f"{qn('run_at')} <= %s"]
+    params: list[object] = [now]
+    for condition, value in (
+        (f"{qn('queue')} = %s", queue_name),
+        (f"{qn('priority')} >= %s", min_priority),
+        (f"{qn('priority')} <= %s", max_priority),
+    ):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    table = qn(Job._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET {qn('locked_by')} = %s, {qn('locked_at')} = %s "
+        f"WHERE {qn('id')} = (SELECT {qn('id')} FROM {table} WHERE {' AND '.join(where)} "
+        f"ORDER BY {qn('priority')} DESC, {qn('run_at')}, {qn('id')} LIMIT 1{lock}) "
+        f"RETURNING {', '.join(qn(column) for column in columns)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [worker_id, now, *params])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    converters = connection.ops.get_db_converters
+    values = []
+    for field, value in zip(Job._meta.concrete_fields, row, strict=True):
+        for converter in converters(field.get_col(Job._meta.db_table)):
+            value = converter(value, field, connection)
+        values.append(value)
+    return Job.from_db(using, [field.attname for field in Job._meta.concrete_fields], values)
 
 
 def complete(job: Job) -> None:
@@ -104,29 +158,71 @@ def backoff(attempts: int) -> timedelta:
 
 def fail(job: Job, error: BaseException, *, permanent: bool = False) -> bool:
     """Record a failed attempt; return True when the job will not be tried again."""
+    return _fail(job, error, permanent=permanent, lock=Q(locked_by=job.locked_by))
+
+
+def _fail(job: Job, error: BaseException, *, permanent: bool, lock: Q) -> bool:
     now = timezone.now()
-    job.attempts += 1
-    job.last_error = "".join(traceback.format_exception(error)).strip()
-    final = permanent or job.attempts >= job.max_attempts
-    job.failed_at = now if final else None
-    job.run_at = now if final else now + backoff(job.attempts)
-    Job.objects.filter(pk=job.pk, locked_by=job.locked_by).update(
-        attempts=job.attempts,
-        last_error=job.last_error,
-        failed_at=job.failed_at,
-        run_at=job.run_at,
-        locked_by="",
-        locked_at=None,
-    )
-    job.locked_by, job.locked_at = "", None
+    attempts = job.attempts + 1
+    final = permanent or attempts >= job.max_attempts
+    changes = {
+        "attempts": attempts,
+        "last_error": "".join(traceback.format_exception(error)).strip(),
+        "failed_at": now if final else None,
+        "run_at": now if final else now + backoff(attempts),
+        "locked_by": "",
+        "locked_at": None,
+    }
+    if not Job.objects.filter(lock, pk=job.pk).update(**changes):
+        return False  # somebody else settled it meanwhile
+    for name, value in changes.items():
+        setattr(job, name, value)
     return final
 
 
 def retry(job: Job) -> None:
     """Make a failed or scheduled job due now, with a fresh count of attempts."""
-    Job.objects.filter(pk=job.pk, locked_by="").update(
-        failed_at=None, attempts=0, run_at=timezone.now()
-    )
+    with transaction.atomic(using=router.db_for_write(Job)):
+        Job.objects.filter(pk=job.pk, locked_by="").update(
+            failed_at=None, attempts=0, run_at=timezone.now()
+        )
+        notify(job.queue)
+
+
+def heartbeat(worker_id: str, job_ids: Sequence[int]) -> None:
+    """Show that ``worker_id`` is still working on ``job_ids``."""
+    Job.objects.filter(pk__in=job_ids, locked_by=worker_id).update(locked_at=timezone.now())
+
+
+class WorkerLost(Exception):
+    """The worker that ran a job stopped sending heartbeats (killed, host lost)."""
+
+
+def recover_abandoned(timeout: timedelta) -> list[tuple[Job, bool]]:
+    """Put back the jobs of workers silent for ``timeout``, counting the attempt.
+
+    Returns each recovered job and whether that was its last attempt.
+    """
+    recovered = []
+    for job in Job.objects.running().filter(locked_at__lt=timezone.now() - timeout):
+        error = WorkerLost(
+            f"Worker {job.locked_by} stopped responding while running this job "
+            f"(no heartbeat since {job.locked_at:%Y-%m-%d %H:%M:%S %Z})."
+        )
+        # Conditional on the lock we saw: a worker that was merely slow and has
+        # since sent a heartbeat keeps its job.
+        lock = Q(locked_by=job.locked_by, locked_at=job.locked_at)
+        attempts_before = job.attempts
+        final = _fail(job, error, permanent=False, lock=lock)
+        if job.attempts != attempts_before:
+            recovered.append((job, final))
+    return recovered
+
+
+def prune_failed(older_than: timedelta) -> int:
+    """Delete jobs that failed for good longer than ``older_than`` ago."""
+    deleted, _ = Job.objects.failed().filter(failed_at__lt=timezone.now() - older_than).delete()
+    return deleted
 
 
 def discard_target(target: str, object_id: object) -> int:

@@ -1,29 +1,42 @@
-"""The worker loop behind ``manage.py process_attachments``.
+"""The worker behind ``manage.py process_attachments``.
 
-It only orchestrates: claim a job (``queue``), run it (``processing``), repeat;
-sleep when nothing is due; stop cleanly on SIGINT/SIGTERM.
+It only orchestrates: one claimer (the calling thread) takes due jobs from
+``queue`` while it has a free slot, runs them (``processing.run``) inline or on
+``concurrency`` threads, keeps their locks fresh, puts back jobs of dead
+workers, and stops cleanly on SIGINT/SIGTERM. Threads, not processes: Pillow
+releases the GIL while decoding, resampling and encoding, so image jobs run in
+parallel, and threads need neither a second Django start-up nor a copy of
+every job's data.
 """
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
+import queue as stdlib_queue
 import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import FrameType
 
-from django.db import connections
+from django.db import connections, router
 
 from . import processing, queue
 from .conf import conf
 from .models import Job
+from .routing import QueueOrder
+from .wakeup import waiter_for
 
 logger = logging.getLogger("attachments")
+
+_STATS_EVERY = 60.0  # seconds between progress lines of a long-running worker
+_HOUSEKEEPING_EVERY = 30.0
 
 
 @dataclass
@@ -31,11 +44,13 @@ class Stats:
     processed: int = 0
     failed: int = 0
     started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, outcome: processing.Outcome) -> None:
-        self.processed += 1
-        if outcome in (processing.Outcome.FAILED, processing.Outcome.RETRYING):
-            self.failed += 1
+        with self._lock:
+            self.processed += 1
+            if outcome in (processing.Outcome.FAILED, processing.Outcome.RETRYING):
+                self.failed += 1
 
     @property
     def rate(self) -> float:
@@ -53,48 +68,131 @@ class Worker:
     def __init__(
         self,
         *,
-        queues: Sequence[str] = (),
+        queues: QueueOrder | Sequence[str] = (),
         burst: bool = False,
+        concurrency: int = 1,
         poll_interval: float | None = None,
+        min_priority: int | None = None,
+        max_priority: int | None = None,
+        shutdown_timeout: float | None = None,
         worker_id: str | None = None,
+        run: Callable[[Job], processing.Outcome] = processing.run,
     ) -> None:
-        self.queues = tuple(queues)
+        self.queues = queues if isinstance(queues, QueueOrder) else QueueOrder(tuple(queues))
         self.burst = burst
+        self.concurrency = concurrency
         self.poll_interval = conf.POLL_INTERVAL if poll_interval is None else poll_interval
+        self.min_priority, self.max_priority = min_priority, max_priority
+        self.shutdown_timeout = (
+            conf.SHUTDOWN_TIMEOUT if shutdown_timeout is None else shutdown_timeout
+        )
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = Stats()
+        self.forced = False  # stopped by a second signal or the shutdown timeout
+        self._run_job = run
         self._stopping = threading.Event()
+        self._running: dict[int, tuple[Job, float]] = {}  # job id -> (job, started)
+        self._changed = threading.Condition()  # notified whenever a job ends
+        self._inbox: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
 
     def stop(self) -> None:
-        """Finish the job at hand, then return from ``run``."""
+        """Stop claiming; ``run`` returns once running jobs end (or the timeout passes)."""
         self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()
 
     def run(self) -> Stats:
         """Work until stopped; return what was done."""
-        logger.info("Worker %s started (queues: %s)", self.id, ", ".join(self.queues) or "all")
-        with self._signals():
-            while not self._stopping.is_set():
-                _refresh_connections()
-                job = queue.claim(self.id, self.queues)
-                if job is None:
-                    if self.burst:
-                        break
-                    self._stopping.wait(self.poll_interval)
-                    continue
-                self._run_one(job)
-        _refresh_connections()
+        using = router.db_for_write(Job)
+        logger.info("Worker %s started: %s, concurrency %s", self.id, self.queues, self.concurrency)
+        waiter = waiter_for(using, self._stopping)
+        threads = [
+            threading.Thread(target=self._serve, name=f"attachments-{i}", daemon=True)
+            for i in range(self.concurrency if self.concurrency > 1 else 0)
+        ]
+        threading.Thread(target=self._heartbeat, name="attachments-heartbeat", daemon=True).start()
+        for thread in threads:
+            thread.start()
+        try:
+            with _SignalHandlers(self):
+                self._loop(waiter)
+                self._drain()
+        except KeyboardInterrupt:
+            if not self._stopping.is_set():
+                raise
+            self.forced = True
+        finally:
+            self._stopping.set()
+            for job, _ in list(self._running.values()):
+                queue.release(job)  # only jobs still running after the timeout remain
+            for _ in threads:
+                self._inbox.put(None)
+            waiter.close()
+            _refresh_connections()
         logger.info("Worker %s stopped: %s", self.id, self.stats)
         return self.stats
 
-    def _run_one(self, job: Job) -> None:
+    def _loop(self, waiter) -> None:
+        next_housekeeping = next_stats = time.monotonic()
+        while not self._stopping.is_set():
+            _refresh_connections()
+            now = time.monotonic()
+            if now >= next_housekeeping:
+                self._housekeeping()
+                next_housekeeping = now + _HOUSEKEEPING_EVERY
+            if not self.burst and now >= next_stats:
+                if self.stats.processed:
+                    logger.info("%s", self.stats)
+                next_stats = now + _STATS_EVERY
+            if len(self._running) >= max(self.concurrency, 1):
+                with self._changed:
+                    self._changed.wait_for(
+                        lambda: len(self._running) < self.concurrency or self._stopping.is_set(),
+                        timeout=self.poll_interval,
+                    )
+                continue
+            job = queue.claim(
+                self.id,
+                self.queues.order(),
+                min_priority=self.min_priority,
+                max_priority=self.max_priority,
+            )
+            if job is not None:
+                self._start(job)
+            elif self.burst and not self._running:
+                return
+            elif self.burst:
+                with self._changed:
+                    self._changed.wait(timeout=self.poll_interval)
+            else:
+                waiter.wait(self.poll_interval)
+
+    def _start(self, job: Job) -> None:
+        self._running[job.pk] = (job, time.monotonic())
+        if self.concurrency > 1:
+            self._inbox.put(job)
+        else:
+            self._execute(job)
+
+    def _serve(self) -> None:
+        while (job := self._inbox.get()) is not None:
+            _refresh_connections()
+            self._execute(job)
+        connections.close_all()
+
+    def _execute(self, job: Job) -> None:
         started = time.monotonic()
         try:
-            outcome = processing.run(job)
+            outcome = self._run_job(job)
         except BaseException:
             # Interrupted (second signal) or the database failed under us:
             # hand the job back rather than leave it locked.
             queue.release(job)
             raise
+        finally:
+            with self._changed:
+                self._running.pop(job.pk, None)
+                self._changed.notify_all()
         self.stats.record(outcome)
         logger.info(
             "Job %s %s#%s %s in %.0f ms",
@@ -105,8 +203,47 @@ class Worker:
             (time.monotonic() - started) * 1000,
         )
 
-    def _signals(self) -> _SignalHandlers:
-        return _SignalHandlers(self)
+    def _drain(self) -> None:
+        """Give running jobs up to the shutdown timeout to finish."""
+        if not self._running:
+            return
+        logger.info(
+            "Waiting up to %ss for %s running job(s).", self.shutdown_timeout, len(self._running)
+        )
+        with self._changed:
+            self._changed.wait_for(lambda: not self._running, timeout=self.shutdown_timeout)
+        if self._running:
+            self.forced = True
+            logger.warning("Handing %s unfinished job(s) back to the queue.", len(self._running))
+
+    def _heartbeat(self) -> None:
+        interval = conf.HEARTBEAT_INTERVAL
+        while not self._stopping.wait(interval):
+            # Only jobs older than one interval: short jobs never cost a write.
+            due = [
+                pk
+                for pk, (_, started) in list(self._running.items())
+                if time.monotonic() - started >= interval
+            ]
+            if due:
+                try:
+                    queue.heartbeat(self.id, due)
+                except Exception:
+                    logger.exception("Heartbeat failed; retrying in %ss.", interval)
+        connections.close_all()
+
+    def _housekeeping(self) -> None:
+        for job, final in queue.recover_abandoned(timedelta(seconds=conf.LOCK_TIMEOUT)):
+            logger.warning(
+                "Job %s was abandoned by %s; %s.",
+                job.pk,
+                job.last_error.splitlines()[-1],
+                "failed" if final else "queued again",
+            )
+            if final:
+                processing.mark_failed(job, queue.WorkerLost(job.last_error))
+        if conf.KEEP_FAILED_DAYS is not None:
+            queue.prune_failed(timedelta(days=conf.KEEP_FAILED_DAYS))
 
 
 def _refresh_connections() -> None:
@@ -119,11 +256,12 @@ def _refresh_connections() -> None:
 
 
 class _SignalHandlers:
-    """First SIGINT/SIGTERM: stop after the current job. Second: stop now."""
+    """First SIGINT/SIGTERM: stop claiming, let running jobs finish. Second: stop now."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.previous: dict[int, object] = {}
+        self.timer: threading.Timer | None = None
 
     def __enter__(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -132,11 +270,19 @@ class _SignalHandlers:
             self.previous[signum] = signal.signal(signum, self._handle)
 
     def __exit__(self, *exc: object) -> None:
+        if self.timer:
+            self.timer.cancel()
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.worker._stopping.is_set():
             raise KeyboardInterrupt
-        logger.info("Received %s: finishing the current job.", signal.Signals(signum).name)
+        logger.info("Received %s: finishing running jobs.", signal.Signals(signum).name)
         self.worker.stop()
+        if self.worker.concurrency <= 1 and self.worker._running:
+            # An inline job cannot be waited for with a timeout: interrupt it
+            # when the timeout is up, which hands it back to the queue.
+            self.timer = threading.Timer(self.worker.shutdown_timeout, _thread.interrupt_main)
+            self.timer.daemon = True
+            self.timer.start()

@@ -1,0 +1,70 @@
+"""How an idle worker waits for work: LISTEN/NOTIFY on PostgreSQL, polling elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from django.db import connections
+
+from .queue import CHANNEL
+
+logger = logging.getLogger("attachments")
+
+# Jobs that become due by the clock (scheduled, retries) send no NOTIFY, so a
+# listening worker still looks at the table this often.
+_LISTEN_FALLBACK = 1.0
+
+
+class Waiter(Protocol):
+    def wait(self, timeout: float) -> None:
+        """Return when work may have arrived, on stop, or after ``timeout`` seconds."""
+
+    def close(self) -> None: ...
+
+
+class PollingWaiter:
+    def __init__(self, stopping: threading.Event) -> None:
+        self.stopping = stopping
+
+    def wait(self, timeout: float) -> None:
+        self.stopping.wait(timeout)
+
+    def close(self) -> None:
+        pass
+
+
+class ListeningWaiter:
+    """A dedicated connection that LISTENs to the queue's channel."""
+
+    def __init__(self, using: str, stopping: threading.Event) -> None:
+        self.stopping = stopping
+        wrapper = connections[using]
+        self.connection = wrapper.get_new_connection(wrapper.get_connection_params())
+        self.connection.autocommit = True
+        self.connection.execute(f"LISTEN {CHANNEL}")
+
+    def wait(self, timeout: float) -> None:
+        if self.stopping.is_set():
+            return
+        # Bounded so a stop request is noticed promptly even without a signal.
+        timeout = min(timeout, _LISTEN_FALLBACK)
+        for _ in self.connection.notifies(timeout=timeout, stop_after=1):
+            break
+        # Several enqueues may have notified at once; one look at the table serves them all.
+        for _ in self.connection.notifies(timeout=0):
+            pass
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def waiter_for(using: str, stopping: threading.Event) -> Waiter:
+    """Return the best way to wait for new jobs on database ``using``."""
+    if connections[using].vendor == "postgresql":
+        try:
+            return ListeningWaiter(using, stopping)
+        except Exception:  # psycopg2, a pooler without LISTEN...: polling still works
+            logger.warning("LISTEN is not available; polling the job table.", exc_info=True)
+    return PollingWaiter(stopping)
