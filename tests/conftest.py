@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start ``manage.py process_attachments`` processes on the test database.
 
     Needs ``django_db(transaction=True)``: a worker only sees committed rows.
+    ``settings`` become the worker's ``ATTACHMENTS``.
     """
     started: list[subprocess.Popen[str]] = []
     env = {
@@ -36,11 +38,11 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
         "PYTHONUNBUFFERED": "1",
     }
 
-    def start(*args: str) -> subprocess.Popen[str]:
+    def start(*args: str, settings: dict[str, object] | None = None) -> subprocess.Popen[str]:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "process_attachments", *args],
             cwd=ROOT,
-            env=env,
+            env={**env, "ATTACHMENTS_TEST_SETTINGS": json.dumps(settings or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

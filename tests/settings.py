@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -87,5 +88,6 @@ MEDIA_ROOT = os.environ.get("ATTACHMENTS_TEST_MEDIA_ROOT") or tempfile.mkdtemp(
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
 
-ATTACHMENTS: dict[str, object] = {}
+# Worker subprocesses get the test's ATTACHMENTS settings as JSON.
+ATTACHMENTS: dict[str, object] = json.loads(os.environ.get("ATTACHMENTS_TEST_SETTINGS", "{}"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
