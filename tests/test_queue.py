@@ -122,3 +122,90 @@ def test_discard_target_keeps_running_jobs():
     add(object_id=1, source="b.jpg")
     assert queue.discard_target("demo_site.item.image", 1) == 1
     assert Job.objects.get().source == "a.jpg"
+
+
+def test_claim_tries_queues_strictly_in_order():
+    low = add(object_id=1, queue="default", priority=100)
+    urgent = add(object_id=2, queue="urgent")
+    assert queue.claim("w", ["urgent", "default"]) == urgent
+    assert queue.claim("w", ["urgent", "default"]) == low
+
+
+def test_claim_respects_a_priority_band():
+    add(object_id=1, priority=-5)
+    mid = add(object_id=2, priority=0)
+    add(object_id=3, priority=50)
+    assert queue.claim("w", min_priority=-1, max_priority=10) == mid
+    assert queue.claim("w", min_priority=-1, max_priority=10) is None
+
+
+def test_claim_skips_failed_jobs():
+    add()
+    queue.fail(queue.claim("w"), ValueError("x"), permanent=True)
+    assert queue.claim("w") is None
+
+
+def test_heartbeat_refreshes_only_the_workers_own_locks():
+    add(object_id=1)
+    add(object_id=2)
+    mine, theirs = queue.claim("me"), queue.claim("them")
+    old = timezone.now() - timedelta(minutes=10)
+    Job.objects.update(locked_at=old)
+    queue.heartbeat("me", [mine.pk, theirs.pk])
+    assert Job.objects.get(pk=mine.pk).locked_at > old
+    assert Job.objects.get(pk=theirs.pk).locked_at == old
+
+
+def test_abandoned_jobs_are_queued_again_counting_the_attempt():
+    add(object_id=1)
+    add(object_id=2)
+    dead, alive = queue.claim("dead-worker"), queue.claim("live-worker")
+    Job.objects.filter(pk=dead.pk).update(locked_at=timezone.now() - timedelta(minutes=10))
+    ((job, final),) = queue.recover_abandoned(timedelta(minutes=5))
+    assert (job.pk, final) == (dead.pk, False)
+    dead.refresh_from_db()
+    assert (dead.locked_by, dead.attempts) == ("", 1)
+    assert "dead-worker stopped responding" in dead.last_error
+    assert dead.state == "retrying"
+    alive.refresh_from_db()
+    assert alive.locked_by == "live-worker"
+
+
+def test_abandoned_on_its_last_attempt_fails():
+    add(max_attempts=1)
+    queue.claim("dead")
+    Job.objects.update(locked_at=timezone.now() - timedelta(hours=1))
+    ((_, final),) = queue.recover_abandoned(timedelta(minutes=5))
+    assert final
+    assert Job.objects.get().state == "failed"
+
+
+def test_a_slow_worker_that_sent_a_heartbeat_keeps_its_job(monkeypatch):
+    add()
+    job = queue.claim("slow")
+    Job.objects.update(locked_at=timezone.now() - timedelta(hours=1))
+    stale = list(Job.objects.running())
+
+    class Snapshot:
+        """What recover_abandoned saw just before the heartbeat landed."""
+
+        def filter(self, **kwargs):
+            return stale
+
+    queue.heartbeat("slow", [job.pk])
+    monkeypatch.setattr(Job.objects, "running", Snapshot)
+    assert queue.recover_abandoned(timedelta(minutes=5)) == []
+    assert Job.objects.get().locked_by == "slow"
+
+
+def test_prune_failed_keeps_recent_failures_and_live_jobs():
+    add(object_id=1)
+    add(object_id=2)
+    add(object_id=3)
+    old, recent = queue.claim("w"), queue.claim("w")
+    queue.fail(old, ValueError("x"), permanent=True)
+    queue.fail(recent, ValueError("x"), permanent=True)
+    Job.objects.filter(pk=old.pk).update(failed_at=timezone.now() - timedelta(days=40))
+    assert queue.prune_failed(timedelta(days=30)) == 1
+    assert Job.objects.failed().count() == 1
+    assert Job.objects.pending().count() == 1

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import io
 import signal
+import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
+from attachments import processing
 from attachments.models import Job
 from attachments.worker import Stats, Worker
 from demo_site.models import Item
@@ -75,4 +79,52 @@ def test_long_running_worker_picks_up_new_work_and_stops_cleanly_on_signal(start
     assert worker.returncode == 0, err
     assert out.strip() == out.strip().splitlines()[-1]
     assert out.startswith("1 job processed at ")
+    assert Job.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrency_runs_jobs_on_threads_each_exactly_once():
+    items = upload(8)
+    seen: list[int] = []
+    threads: set[str] = set()
+
+    def run(job):
+        seen.append(job.pk)
+        threads.add(threading.current_thread().name)
+        return processing.run(job)
+
+    stats = Worker(burst=True, concurrency=3, run=run).run()
+    assert stats.processed == 8
+    assert sorted(seen) == sorted(set(seen))
+    assert len(threads) > 1
+    assert all(Item.objects.get(pk=i.pk).image.ready for i in items)
+
+
+@pytest.mark.django_db
+def test_worker_serves_only_its_queues():
+    upload(1)
+    assert Worker(burst=True, queues=["other"]).run().processed == 0
+    assert Worker(burst=True, queues=["other", "default"]).run().processed == 1
+
+
+@pytest.mark.django_db
+def test_housekeeping_fails_the_record_of_a_job_abandoned_on_its_last_attempt(settings):
+    (item,) = upload(1)
+    Job.objects.update(
+        max_attempts=1, locked_by="gone", locked_at=timezone.now() - timedelta(hours=1)
+    )
+    Worker(burst=True).run()
+    item.refresh_from_db()
+    assert item.image.failed
+    assert "gone stopped responding" in Job.objects.get().last_error
+
+
+@pytest.mark.django_db
+def test_housekeeping_prunes_old_failures_when_asked(settings):
+    upload(1)
+    Job.objects.update(failed_at=timezone.now() - timedelta(days=8))
+    Worker(burst=True).run()
+    assert Job.objects.count() == 1
+    settings.ATTACHMENTS = {"KEEP_FAILED_DAYS": 7}
+    Worker(burst=True).run()
     assert Job.objects.count() == 0
