@@ -51,4 +51,32 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     id="attachments.E105",
                 )
             )
+    for key in ("POLL_INTERVAL", "HEARTBEAT_INTERVAL", "LOCK_TIMEOUT", "SHUTDOWN_TIMEOUT"):
+        value = getattr(conf, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(
+                checks.Error(
+                    f"ATTACHMENTS[{key!r}] must be a positive number of seconds, not {value!r}.",
+                    id="attachments.E106",
+                )
+            )
+    if not errors and conf.LOCK_TIMEOUT < conf.HEARTBEAT_INTERVAL * 3:
+        errors.append(
+            checks.Error(
+                "ATTACHMENTS['LOCK_TIMEOUT'] must be well over HEARTBEAT_INTERVAL, or the jobs "
+                "of live workers would be taken from them.",
+                hint="Keep LOCK_TIMEOUT at least three times HEARTBEAT_INTERVAL.",
+                id="attachments.E107",
+            )
+        )
+    keep = conf.KEEP_FAILED_DAYS
+    if keep is not None and (
+        isinstance(keep, bool) or not isinstance(keep, int | float) or keep < 0
+    ):
+        errors.append(
+            checks.Error(
+                f"ATTACHMENTS['KEEP_FAILED_DAYS'] must be None or a number of days, not {keep!r}.",
+                id="attachments.E108",
+            )
+        )
     return errors

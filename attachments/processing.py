@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from django.apps import apps
-from django.db import models, transaction
+from django.db import models, router, transaction
 
 from . import imaging, queue, storage
 from .conf import conf
@@ -132,6 +132,17 @@ def mark_failed(job: Job, exc: BaseException) -> None:
         name=job.source,
         error=exc,
     )
+
+
+def retry(job: Job) -> None:
+    """Run a failed or waiting job again now, showing its record as processing meanwhile."""
+    with transaction.atomic(using=router.db_for_write(Job)):
+        queue.retry(job)
+        try:
+            field = resolve(job.target)
+        except ConfigurationError:
+            return
+        _record(field, job).update(**{field.state_attname: "processing"})
 
 
 def run_after_commit(

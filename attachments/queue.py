@@ -189,6 +189,11 @@ def retry(job: Job) -> None:
         notify(job.queue)
 
 
+def discard(job: Job) -> None:
+    """Delete a job that is not running; its record keeps its state."""
+    Job.objects.filter(pk=job.pk, locked_by="").delete()
+
+
 def heartbeat(worker_id: str, job_ids: Sequence[int]) -> None:
     """Show that ``worker_id`` is still working on ``job_ids``."""
     Job.objects.filter(pk__in=job_ids, locked_by=worker_id).update(locked_at=timezone.now())

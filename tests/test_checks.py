@@ -23,8 +23,23 @@ def test_default_settings_pass():
         ({"MAX_BYTES": 0}, "attachments.E105"),
         ({"MAX_PIXELS": "lots"}, "attachments.E105"),
         ({"MAX_ATTEMPTS": True}, "attachments.E105"),
+        ({"POLL_INTERVAL": 0}, "attachments.E106"),
+        ({"LOCK_TIMEOUT": "5m"}, "attachments.E106"),
+        ({"HEARTBEAT_INTERVAL": 10, "LOCK_TIMEOUT": 20}, "attachments.E107"),
+        ({"KEEP_FAILED_DAYS": -1}, "attachments.E108"),
     ],
 )
 def test_each_misconfiguration_has_its_own_id(settings, value, error_id):
     settings.ATTACHMENTS = value
     assert error_id in ids()
+
+
+def test_check_ids_are_unique_per_problem():
+    import re
+    from pathlib import Path
+
+    import attachments
+
+    source = "".join(p.read_text() for p in Path(attachments.__file__).parent.glob("*.py"))
+    ids = re.findall(r'id="(attachments\.[EW]\d+)"', source)
+    assert len(ids) == len(set(ids))

@@ -121,3 +121,29 @@ def test_job_for_an_unknown_field_fails_permanently():
     queue.enqueue(target="nope.nothing.image", object_id=1, source="a.jpg")
     assert run_next() is processing.Outcome.FAILED
     assert "No attachment field" in Job.objects.get().last_error
+
+
+def test_retry_from_code_runs_a_failed_job_again():
+    item = upload(images.truncated(images.jpeg((320, 240)), keep=0.3))
+    run_next()
+    item.refresh_from_db()
+    assert item.image.failed
+    # Say the file was repaired in the staging storage (or a bug fixed in the code).
+    staged = storage.staging_storage()
+    staged.delete(item.image.name)
+    staged.save(item.image.name, ContentFile(images.jpeg((320, 240))))
+    processing.retry(Job.objects.get())
+    item.refresh_from_db()
+    assert item.image.processing
+    assert run_next() is processing.Outcome.READY
+    item.refresh_from_db()
+    assert item.image.ready
+
+
+def test_discard_deletes_the_job_and_leaves_the_record_failed():
+    item = upload(images.truncated(images.jpeg((320, 240)), keep=0.3))
+    run_next()
+    queue.discard(Job.objects.get())
+    assert Job.objects.count() == 0
+    item.refresh_from_db()
+    assert item.image.failed
