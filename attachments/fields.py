@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.contrib.admin.widgets import AdminFileWidget
 from django.core import checks
 from django.core.exceptions import ValidationError
 from django.core.files.base import File
@@ -27,6 +28,7 @@ from .conf import conf
 from .exceptions import InvalidImage
 from .styles import Style, StyleError, parse_styles
 from .validation import validate_upload
+from .widgets import AdminAttachmentWidget, AttachmentWidget
 
 PROCESSING = "processing"
 READY = "ready"
@@ -298,7 +300,13 @@ class AttachmentField(models.FileField):
             post_delete.connect(self._after_delete, sender=cls, weak=False, dispatch_uid=uid)
 
     def formfield(self, **kwargs: Any) -> forms.Field:
-        return super().formfield(**{"form_class": AttachmentFormField, **kwargs})
+        # The admin hands every FileField its AdminFileWidget; keep its look, add the preview.
+        widget = kwargs.get("widget")
+        if widget is AdminFileWidget or isinstance(widget, AdminFileWidget):
+            kwargs["widget"] = AdminAttachmentWidget
+        return super().formfield(
+            **{"form_class": AttachmentFormField, "widget": AttachmentWidget, **kwargs}
+        )
 
     def published_name(self, instance: models.Model) -> str:
         """Return the published original the record has in the database now, or ``""``."""

@@ -14,7 +14,15 @@ from typing import Any
 
 from .geometry import Geometry, GeometryError, parse_geometry
 
-__all__ = ["EXTENSIONS", "FORMATS", "Style", "StyleError", "format_for_extension", "parse_styles"]
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "Style",
+    "StyleError",
+    "format_for_extension",
+    "parse_styles",
+    "smallest",
+]
 
 # Output formats a style may ask for, by the name users write, mapped to Pillow's.
 FORMATS: dict[str, str] = {
@@ -54,6 +62,19 @@ class Style:
             return self.format
         # Formats browsers may not show (TIFF, BMP...) become PNG, which loses nothing.
         return source_format if source_format in EXTENSIONS else "PNG"
+
+
+def smallest(styles: Mapping[str, Style]) -> Style | None:
+    """Return the style with the smallest box, the natural preview; None without styles."""
+
+    def area(style: Style) -> float:
+        geometry = style.geometry
+        if geometry.flag in ("%", "@", "@>"):
+            return float("inf")  # size depends on the source; prefer a fixed box
+        sides = [side for side in (geometry.width, geometry.height) if side is not None]
+        return sides[0] * sides[-1]
+
+    return min(styles.values(), key=area, default=None)
 
 
 def format_for_extension(extension: str) -> str:

@@ -1,0 +1,48 @@
+"""Form widgets that show an attachment's current image, placeholder or error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.admin.widgets import AdminFileWidget
+from django.forms import ClearableFileInput
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+
+from .styles import smallest
+
+
+class AttachmentWidget(ClearableFileInput):
+    """A file input with a preview: the smallest style, or the placeholder while processing."""
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        return format_html(
+            "{}{}", self._preview(value), super().render(name, value, attrs, renderer)
+        )
+
+    def _preview(self, value: Any) -> SafeString | str:
+        if not getattr(value, "name", None) or not hasattr(value, "state"):
+            return ""
+        style = smallest(value.field.styles)
+        url = value.style_url(style.name) if style else value.url
+        labels = {
+            "processing": _("Processing…"),
+            "failed": _("Processing failed; the original is kept and the job can be retried."),
+        }
+        return format_html(
+            '<div class="attachment-preview" data-state="{}">'
+            '<img src="{}" alt="" style="max-width:200px;max-height:200px;display:block">'
+            "{}</div>",
+            value.state,
+            url,
+            format_html('<p class="help">{}</p>', labels[value.state])
+            if value.state in labels
+            else "",
+        )
+
+
+class AdminAttachmentWidget(AttachmentWidget, AdminFileWidget):
+    """The admin's file widget with the attachment preview."""

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+
+from attachments.models import Job
+from attachments.styles import parse_styles, smallest
+from attachments.widgets import AttachmentWidget
+from demo_site.forms import ItemForm
+from demo_site.models import Item
+from tests import images
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(data: bytes | None = None) -> Item:
+    item = Item(title="x")
+    item.image.save("a.jpg", ContentFile(data or images.jpeg((320, 240))))
+    return item
+
+
+def work() -> None:
+    call_command("process_attachments", burst=True, stdout=io.StringIO(), verbosity=0)
+
+
+def test_smallest_style_is_the_preview():
+    styles = parse_styles({"big": "800x600", "thumb": "100x100>", "half": "50%", "w": "120"})
+    assert smallest(styles).name == "thumb"
+    assert smallest({}) is None
+
+
+def test_form_uses_the_preview_widget():
+    assert isinstance(ItemForm().fields["image"].widget, AttachmentWidget)
+
+
+def test_processing_shows_the_placeholder_and_says_so():
+    item = upload()
+    html = ItemForm(instance=item).as_p()
+    assert 'data-state="processing"' in html
+    assert 'src="/static/attachments/processing.svg"' in html
+    assert "Processing…" in html
+
+
+def test_ready_shows_the_smallest_style():
+    item = upload()
+    work()
+    item.refresh_from_db()
+    html = ItemForm(instance=item).as_p()
+    assert f'src="{item.image.styles["thumb"].url}"' in html
+    assert "Processing" not in html
+
+
+def test_failed_says_the_original_is_kept():
+    item = upload(images.truncated(images.jpeg((320, 240)), keep=0.3))
+    work()
+    item.refresh_from_db()
+    assert "Processing failed" in ItemForm(instance=item).as_p()
+
+
+def test_empty_field_has_no_preview():
+    assert "attachment-preview" not in ItemForm().as_p()
+
+
+def test_admin_change_form_shows_placeholder_then_thumbnail(admin_client):
+    item = upload()
+    page = admin_client.get(f"/admin/demo_site/item/{item.pk}/change/").content.decode()
+    assert "processing.svg" in page
+    assert 'type="file"' in page
+    work()
+    item.refresh_from_db()
+    page = admin_client.get(f"/admin/demo_site/item/{item.pk}/change/").content.decode()
+    assert item.image.styles["thumb"].url in page
+
+
+def test_admin_upload_of_a_non_image_is_a_form_error(admin_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = admin_client.post(
+        "/admin/demo_site/item/add/",
+        {"title": "t", "image": SimpleUploadedFile("x.jpg", b"%PDF-1.4 not an image")},
+    )
+    assert response.status_code == 200
+    assert "not a valid image" in response.content.decode()
+    assert Item.objects.count() == 0
+    assert Job.objects.count() == 0
