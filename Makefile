@@ -25,7 +25,7 @@ test: $(VENV)/.installed lint
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
-	ATTACHMENTS_TEST_DB=postgres $(PY) -m pytest -m "not sqlite_only"
+	ATTACHMENTS_TEST_DB=postgres $(PY) -m pytest
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
