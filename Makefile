@@ -8,17 +8,15 @@ DEMO_ADDR ?= 127.0.0.1:8000
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,demo]"
 	@touch $@
 
-# Web server and worker side by side, like a Procfile's `web` and `worker`.
+# The Procfile's web server and worker side by side; Ctrl-C stops both.
 demo: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_user
-	@echo "Demo on http://$(DEMO_ADDR)/ (admin: http://$(DEMO_ADDR)/admin/). Ctrl-C stops both."
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(PY) manage.py process_attachments & \
-	  $(PY) manage.py runserver --noreload $(DEMO_ADDR)
+	@echo "Demo on http://$(DEMO_ADDR)/ (admin: http://$(DEMO_ADDR)/admin/). Ctrl-C stops it."
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEMO_ADDR=$(DEMO_ADDR) $(VENV)/bin/honcho start
 
 # Every gate: lint, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
 test: $(VENV)/.installed lint
