@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test lint fix clean
+.PHONY: demo test test-lts lint fix clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -25,6 +25,13 @@ test: $(VENV)/.installed lint
 	$(PY) -m pytest
 	ATTACHMENTS_TEST_DB=postgres $(PY) -m pytest
 
+# The oldest supported pair, Django 5.2 LTS on Python 3.11, on SQLite.
+LTS_VENV := .venv-lts
+test-lts:
+	@test -x $(LTS_VENV)/bin/python || "$$(scripts/find-python 3.11)" -m venv $(LTS_VENV)
+	$(LTS_VENV)/bin/python -m pip install --quiet "Django>=5.2,<5.3" -e ".[test]"
+	$(LTS_VENV)/bin/python -m pytest -q
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -34,4 +41,4 @@ fix: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) demo_site/db.sqlite3 media/items media/attachments-staging
+	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media/attachments-staging
