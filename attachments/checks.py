@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
 
@@ -51,12 +52,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     id="attachments.E105",
                 )
             )
-    for key in ("POLL_INTERVAL", "HEARTBEAT_INTERVAL", "LOCK_TIMEOUT", "SHUTDOWN_TIMEOUT"):
+    for key in (
+        "POLL_INTERVAL",
+        "HEARTBEAT_INTERVAL",
+        "LOCK_TIMEOUT",
+        "SHUTDOWN_TIMEOUT",
+        "BACKOFF_SCALE",
+    ):
         value = getattr(conf, key)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             errors.append(
                 checks.Error(
-                    f"ATTACHMENTS[{key!r}] must be a positive number of seconds, not {value!r}.",
+                    f"ATTACHMENTS[{key!r}] must be a positive number, not {value!r}.",
                     id="attachments.E106",
                 )
             )
@@ -79,4 +86,31 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="attachments.E108",
             )
         )
+    return errors
+
+
+@checks.register(deploy=True)
+def check_storages_reachable(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """With ``check --deploy``: can every attachment storage be reached with its credentials?"""
+    from .fields import AttachmentField
+    from .storage import staging_storage
+
+    storages = {"staging": staging_storage()}
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, AttachmentField):
+                storages.setdefault(f"{model._meta.label}.{field.name}", field.storage)
+    errors = []
+    for where, storage in storages.items():
+        try:
+            storage.exists("attachments-deploy-check")
+        except Exception as exc:
+            errors.append(
+                checks.Error(
+                    f"The storage of {where} cannot be reached: {exc}",
+                    hint="Check the storage's credentials, bucket name, region and endpoint.",
+                    obj=storage,
+                    id="attachments.E201",
+                )
+            )
     return errors

@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     # Queue defaults; a field's queue= and max_attempts= override them.
     "QUEUE": "default",
     "MAX_ATTEMPTS": 10,
+    # Multiplies the retry delay (Sidekiq's attempts**4 + 15 + jitter seconds).
+    "BACKOFF_SCALE": 1.0,
     # Seconds an idle worker waits between looks at the job table. On
     # PostgreSQL workers are woken by NOTIFY and poll only as a fallback.
     "POLL_INTERVAL": 0.05,

@@ -265,6 +265,17 @@ class AttachmentField(models.FileField):
                     "process_in_background must be True or False.", obj=self, id="attachments.E002"
                 )
             )
+        if "CacheControl" not in getattr(self.storage, "object_parameters", {"CacheControl": ""}):
+            errors.append(
+                checks.Warning(
+                    "The field's S3 storage sets no Cache-Control, so browsers and CDNs "
+                    "revalidate images whose names never change.",
+                    hint="Add 'object_parameters': {'CacheControl': "
+                    "'public, max-age=31536000, immutable'} to the storage's OPTIONS.",
+                    obj=self,
+                    id="attachments.W001",
+                )
+            )
         if self.max_attempts is not None and (
             not isinstance(self.max_attempts, int) or self.max_attempts < 1
         ):

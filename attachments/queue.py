@@ -17,6 +17,7 @@ from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .conf import conf
 from .models import Job
 
 
@@ -153,7 +154,8 @@ def release(job: Job) -> None:
 
 def backoff(attempts: int) -> timedelta:
     """Return the wait before retry number ``attempts``, Sidekiq's formula with jitter."""
-    return timedelta(seconds=attempts**4 + 15 + random.randint(0, 10) * (attempts + 1))
+    seconds = attempts**4 + 15 + random.randint(0, 10) * (attempts + 1)
+    return timedelta(seconds=seconds * conf.BACKOFF_SCALE)
 
 
 def fail(job: Job, error: BaseException, *, permanent: bool = False) -> bool:

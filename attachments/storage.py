@@ -9,6 +9,7 @@ it wrote itself.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import posixpath
 import uuid
@@ -85,9 +86,12 @@ def version_names(original: str, styles: Iterable[Style]) -> list[str]:
 
 def put(storage: Storage, name: str, content: bytes | IO[bytes]) -> None:
     """Write ``content`` at exactly ``name``, replacing what a failed attempt left."""
-    if storage.exists(name):
+    # Storages that overwrite (S3's default) need no look first: one request saved per object.
+    if not getattr(storage, "file_overwrite", False) and storage.exists(name):
         storage.delete(name)
     file = ContentFile(content) if isinstance(content, bytes) else File(content)
+    # Read by django-storages for the object's Content-Type.
+    file.content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     saved = storage.save(name, file)
     if saved != name:
         storage.delete(saved)

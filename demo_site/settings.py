@@ -60,8 +60,34 @@ DATABASES = {
     }
 }
 
+# Uploads wait in MEDIA_ROOT/attachments-staging; published images go to S3: a
+# real bucket when AWS_STORAGE_BUCKET_NAME is set (credentials and region from
+# the usual AWS_* variables), else the local endpoint the Procfile starts.
+if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+    _S3_OPTIONS: dict[str, object] = {"bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"]}
+else:
+    from demo_site import s3 as _local_s3
+
+    _S3_OPTIONS = {
+        "bucket_name": _local_s3.BUCKET,
+        "endpoint_url": _local_s3.ENDPOINT,
+        "region_name": _local_s3.REGION,
+        "access_key": _local_s3.CREDENTIALS["aws_access_key_id"],
+        "secret_key": _local_s3.CREDENTIALS["aws_secret_access_key"],
+    }
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            **_S3_OPTIONS,
+            # Names are unique per upload, so objects never change: cache them for good.
+            "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+            # Private bucket: URLs are signed and expire.
+            "querystring_auth": True,
+            "querystring_expire": 3600,
+        },
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
