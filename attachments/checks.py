@@ -95,22 +95,34 @@ def check_storages_reachable(app_configs: Any = None, **kwargs: Any) -> list[che
     from .fields import AttachmentField
     from .storage import staging_storage
 
-    storages = {"staging": staging_storage()}
+    places: dict[int, tuple[Any, list[str]]] = {}
+    staging = staging_storage()
+    places[id(staging)] = (staging, ["the staging storage"])
     for model in apps.get_models():
         for field in model._meta.get_fields():
             if isinstance(field, AttachmentField):
-                storages.setdefault(f"{model._meta.label}.{field.name}", field.storage)
+                entry = places.setdefault(id(field.storage), (field.storage, []))
+                entry[1].append(f"{model._meta.label}.{field.name}")
     errors = []
-    for where, storage in storages.items():
+    for storage, users in places.values():
         try:
-            storage.exists("attachments-deploy-check")
+            _touch(storage)
         except Exception as exc:
             errors.append(
                 checks.Error(
-                    f"The storage of {where} cannot be reached: {exc}",
+                    f"The storage of {', '.join(users)} cannot be reached: {exc}",
                     hint="Check the storage's credentials, bucket name, region and endpoint.",
                     obj=storage,
                     id="attachments.E201",
                 )
             )
     return errors
+
+
+def _touch(storage: Any) -> None:
+    bucket = getattr(storage, "bucket", None)
+    if bucket is not None:
+        # S3: exists() reads a missing bucket as a missing key; ask about the bucket itself.
+        bucket.meta.client.head_bucket(Bucket=bucket.name)
+    else:
+        storage.exists("attachments-deploy-check")

@@ -27,7 +27,7 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start ``manage.py process_attachments`` processes on the test database.
 
     Needs ``django_db(transaction=True)``: a worker only sees committed rows.
-    ``settings`` become the worker's ``ATTACHMENTS``.
+    ``settings`` become the worker's ``ATTACHMENTS``, ``storages`` its ``STORAGES``.
     """
     started: list[subprocess.Popen[str]] = []
     env = {
@@ -38,11 +38,21 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
         "PYTHONUNBUFFERED": "1",
     }
 
-    def start(*args: str, settings: dict[str, object] | None = None) -> subprocess.Popen[str]:
+    def start(
+        *args: str,
+        settings: dict[str, object] | None = None,
+        storages: dict[str, object] | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> subprocess.Popen[str]:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "process_attachments", *args],
             cwd=ROOT,
-            env={**env, "ATTACHMENTS_TEST_SETTINGS": json.dumps(settings or {})},
+            env={
+                **env,
+                "ATTACHMENTS_TEST_SETTINGS": json.dumps(settings or {}),
+                "ATTACHMENTS_TEST_STORAGES": json.dumps(storages),
+                **(environ or {}),
+            },
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -77,10 +77,13 @@ else:
         }
     }
 
-STORAGES = {
+STORAGES = json.loads(os.environ.get("ATTACHMENTS_TEST_STORAGES", "null")) or {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Never read real AWS credentials or configuration.
+os.environ["AWS_CONFIG_FILE"] = os.path.join(tempfile.gettempdir(), "attachments-no-aws-config")
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.environ["AWS_CONFIG_FILE"]
 # Each test gets its own MEDIA_ROOT from the `media` fixture.
 MEDIA_ROOT = os.environ.get("ATTACHMENTS_TEST_MEDIA_ROOT") or tempfile.mkdtemp(
     prefix="attachments-media-"
