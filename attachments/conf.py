@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "BACKEND": "database",
     # URL of the image shown for every style while processing; None = built-in.
     "PROCESSING_URL": None,
+    # Seconds a page's status token stays valid (pages older than that stop polling).
+    "STATUS_TOKEN_MAX_AGE": 24 * 60 * 60,
     # Upload limits, checked in the request before anything is stored.
     "MAX_BYTES": 50 * 1024 * 1024,
     "MAX_PIXELS": 50_000_000,

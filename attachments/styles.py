@@ -56,6 +56,14 @@ class Style:
     format: str | None = None  # Pillow format name; None keeps the original's format.
     quality: int | None = None  # None means the configured default for the format.
 
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """The output size when it does not depend on the source (``#`` and ``!``), else None."""
+        g = self.geometry
+        if g.flag in ("#", "!") and g.width is not None and g.height is not None:
+            return int(g.width), int(g.height)
+        return None
+
     def output_format(self, source_format: str) -> str:
         """Return the Pillow format this style writes for an original in ``source_format``."""
         if self.format:

@@ -6,15 +6,20 @@ from typing import Any
 
 from django.contrib.admin.widgets import AdminFileWidget
 from django.forms import ClearableFileInput
+from django.forms.utils import flatatt
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from . import status
 from .styles import smallest
 
 
 class AttachmentWidget(ClearableFileInput):
     """A file input with a preview: the smallest style, or the placeholder while processing."""
+
+    class Media:
+        js = ["attachments/attachments.js"]
 
     def render(
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
@@ -27,18 +32,20 @@ class AttachmentWidget(ClearableFileInput):
         if not getattr(value, "name", None) or not hasattr(value, "state"):
             return ""
         style = smallest(value.field.styles)
-        url = value.style_url(style.name) if style else value.url
+        attrs = status.img_attrs(value, style.name) if style else {"src": value.url}
         labels = {
             "processing": _("Processing…"),
             "failed": _("Processing failed; the original is kept and the job can be retried."),
         }
+        attrs.pop("width", None)
+        attrs.pop("height", None)
         return format_html(
-            '<div class="attachment-preview" data-state="{}">'
-            '<img src="{}" alt="" style="max-width:200px;max-height:200px;display:block">'
+            '<div class="attachment-preview" data-attachment-preview data-state="{}">'
+            '<img{} alt="" style="max-width:200px;max-height:200px;display:block">'
             "{}</div>",
             value.state,
-            url,
-            format_html('<p class="help">{}</p>', labels[value.state])
+            flatatt(attrs),
+            format_html('<p class="help" data-attachment-label>{}</p>', labels[value.state])
             if value.state in labels
             else "",
         )

@@ -1,0 +1,80 @@
+/* Swap processing placeholders for the real images once their job is done.
+ *
+ * Images rendered by {% attachment_img %} (and the admin widget) while processing
+ * carry data-attachment-status (a signed status URL) and data-attachment-style.
+ * Each distinct status URL is polled with a growing delay until the attachment is
+ * ready or failed; then every image of it gets its style's URL. No framework.
+ */
+(function () {
+  "use strict";
+
+  var FIRST_DELAY = 500;
+  var MAX_DELAY = 10000;
+  var GIVE_UP_AFTER = 30 * 60 * 1000;
+
+  function settle(images, data) {
+    images.forEach(function (img) {
+      var style = img.getAttribute("data-attachment-style");
+      img.setAttribute("data-attachment-state", data.state);
+      if (data.state === "ready" && data.urls && data.urls[style]) {
+        img.src = data.urls[style];
+      }
+      img.removeAttribute("data-attachment-status");
+      var preview = img.closest("[data-attachment-preview]");
+      if (preview) {
+        preview.setAttribute("data-state", data.state);
+        if (data.state === "ready") {
+          preview.querySelectorAll("[data-attachment-label]").forEach(function (label) {
+            label.remove();
+          });
+        }
+      }
+      img.dispatchEvent(new CustomEvent("attachment:" + data.state, { bubbles: true, detail: data }));
+    });
+  }
+
+  function poll(url, images, delay, started) {
+    if (Date.now() - started > GIVE_UP_AFTER) {
+      return;
+    }
+    window.setTimeout(function () {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (response.status >= 400 && response.status < 500) {
+            return { state: "gone" };
+          }
+          return response.ok ? response.json() : null;
+        })
+        .catch(function () {
+          return null; // offline or server restarting: keep trying
+        })
+        .then(function (data) {
+          if (data && data.state === "gone") {
+            return;
+          }
+          if (data && (data.state === "ready" || data.state === "failed")) {
+            settle(images, data);
+            return;
+          }
+          poll(url, images, Math.min(delay * 1.5, MAX_DELAY), started);
+        });
+    }, delay);
+  }
+
+  function start(root) {
+    var byUrl = {};
+    root.querySelectorAll("img[data-attachment-status]").forEach(function (img) {
+      var url = img.getAttribute("data-attachment-status");
+      (byUrl[url] = byUrl[url] || []).push(img);
+    });
+    Object.keys(byUrl).forEach(function (url) {
+      poll(url, byUrl[url], FIRST_DELAY, Date.now());
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { start(document); });
+  } else {
+    start(document);
+  }
+})();

@@ -1,0 +1,79 @@
+"""What a page may learn about an attachment while it waits for it: its state and URLs.
+
+Pages get a signed, expiring token naming one attachment (field and primary
+key), never a guessable id, so the status endpoint tells nothing about records
+the page was not already showing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core import signing
+from django.urls import NoReverseMatch, reverse
+
+from .conf import conf
+from .exceptions import AttachmentsError
+
+if TYPE_CHECKING:
+    from .fields import AttachmentFieldFile
+
+_SALT = "attachments.status"
+
+
+class BadToken(AttachmentsError):
+    """A status token that is malformed, tampered with, expired or names no attachment."""
+
+
+def token(file: AttachmentFieldFile) -> str:
+    """Return the status token of ``file``'s attachment."""
+    return signing.dumps([file.field.field_id, str(file.instance.pk)], salt=_SALT, compress=True)
+
+
+def status_url(file: AttachmentFieldFile) -> str | None:
+    """Return the URL pages poll for ``file``, or None when the app's URLs are not installed."""
+    try:
+        return reverse("attachments:status", args=[token(file)])
+    except NoReverseMatch:
+        return None
+
+
+def img_attrs(file: Any, style: str) -> dict[str, Any]:
+    """Return the ``<img>`` attributes of one style: src, known size, polling hooks."""
+    attrs: dict[str, Any] = {"src": file.style_url(style)}
+    size = file.field.styles[style].fixed_size
+    if size:
+        attrs["width"], attrs["height"] = size
+    if file.processing:
+        url = status_url(file)
+        if url:
+            attrs.update(
+                {
+                    "data-attachment-status": url,
+                    "data-attachment-style": style,
+                    "data-attachment-state": "processing",
+                }
+            )
+    return attrs
+
+
+def read(value: str) -> dict[str, Any]:
+    """Return ``{"state": ..., "urls": {style: url}}`` for a token, with one query."""
+    from .processing import resolve
+
+    try:
+        field_id, pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
+        field = resolve(field_id)
+    except (signing.BadSignature, ValueError, TypeError, AttachmentsError) as exc:
+        raise BadToken(str(exc)) from exc
+    row = (
+        field.model._base_manager.filter(pk=pk)
+        .values_list(field.attname, field.state_attname)
+        .first()
+    )
+    if row is None or not row[0]:
+        raise BadToken("The attachment no longer exists.")
+    # An unsaved instance carries the name and state: building URLs needs nothing else.
+    instance = field.model(pk=pk, **{field.attname: row[0], field.state_attname: row[1]})
+    file = getattr(instance, field.attname)
+    return {"state": file.state, "urls": {name: file.style_url(name) for name in field.styles}}

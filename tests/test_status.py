@@ -1,0 +1,178 @@
+"""The status endpoint and the template tag that pages use to swap placeholders."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.template import Context, Template, TemplateSyntaxError
+from django.urls import reverse
+
+from attachments import status
+from demo_site.models import Item
+from tests import images
+
+pytestmark = pytest.mark.django_db
+
+PLACEHOLDER = "/static/attachments/processing.svg"
+
+
+def upload(data: bytes | None = None) -> Item:
+    item = Item(title="x")
+    item.image.save("a.jpg", ContentFile(data or images.jpeg((320, 240))))
+    return item
+
+
+def work() -> None:
+    call_command("process_attachments", burst=True, stdout=io.StringIO(), verbosity=0)
+
+
+def render(source: str, **context) -> str:
+    return Template("{% load attachments %}" + source).render(Context(context))
+
+
+def test_processing_status_has_placeholders_and_is_never_cached(client):
+    item = upload()
+    response = client.get(status.status_url(item.image))
+    assert response.status_code == 200
+    assert response.json() == {
+        "state": "processing",
+        "urls": {"thumb": PLACEHOLDER, "square": PLACEHOLDER},
+    }
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_ready_status_has_the_style_urls(client, django_assert_num_queries):
+    item = upload()
+    url = status.status_url(item.image)
+    work()
+    item.refresh_from_db()
+    with django_assert_num_queries(1):
+        response = client.get(url)
+    assert response.json() == {
+        "state": "ready",
+        "urls": {
+            "thumb": item.image.styles["thumb"].url,
+            "square": item.image.styles["square"].url,
+        },
+    }
+    assert "private" in response["Cache-Control"]
+    assert "max-age=60" in response["Cache-Control"]
+
+
+def test_failed_status(client):
+    item = upload(images.truncated(images.jpeg((320, 240)), keep=0.3))
+    url = status.status_url(item.image)
+    work()
+    assert client.get(url).json()["state"] == "failed"
+
+
+def test_token_names_nothing_guessable():
+    item = upload()
+    token = status.token(item.image)
+    assert str(item.pk) not in token.split(":")[-1]
+    assert "demo_site" not in token
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage",
+        signing.dumps(["demo_site.item.image", "1"], salt="another.salt"),
+        signing.dumps(["auth.user.password", "1"], salt="attachments.status"),
+        signing.dumps("not-a-pair", salt="attachments.status"),
+    ],
+)
+def test_bad_tokens_are_404(client, token):
+    upload()
+    response = client.get(f"/attachments/status/{token}/")
+    assert response.status_code == 404
+    assert response.json() == {"error": "unknown or expired attachment"}
+
+
+def test_tampered_token_is_404(client):
+    item = upload()
+    token = status.token(item.image)
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert client.get(reverse("attachments:status", args=[tampered])).status_code == 404
+
+
+def test_expired_token_is_404(client, settings, monkeypatch):
+    item = upload()
+    url = status.status_url(item.image)
+    settings.ATTACHMENTS = {"STATUS_TOKEN_MAX_AGE": 60}
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 120)
+    assert client.get(url).status_code == 404
+
+
+def test_deleted_record_is_404(client):
+    item = upload()
+    url = status.status_url(item.image)
+    Item.objects.filter(pk=item.pk).delete()
+    assert client.get(url).status_code == 404
+
+
+def test_only_get(client):
+    item = upload()
+    assert client.post(status.status_url(item.image)).status_code == 405
+
+
+def test_tag_renders_a_self_updating_placeholder_while_processing():
+    item = upload()
+    html = render(
+        '{% attachment_img item.image "square" alt="A cat" class="pic" data_role="hero" %}',
+        item=item,
+    )
+    assert html.startswith("<img ")
+    assert f'src="{PLACEHOLDER}"' in html
+    assert 'width="200"' in html
+    assert 'height="200"' in html
+    assert 'data-role="hero"' in html
+    assert 'alt="A cat"' in html
+    assert 'class="pic"' in html
+    assert f'data-attachment-status="{status.status_url(item.image)}"' in html
+    assert 'data-attachment-style="square"' in html
+
+
+def test_tag_renders_the_image_once_ready_without_polling():
+    item = upload()
+    work()
+    item.refresh_from_db()
+    html = render('{% attachment_img item.image "thumb" alt=item.title %}', item=item)
+    assert f'src="{item.image.styles["thumb"].url}"' in html
+    assert "data-attachment-status" not in html
+    assert "width" not in html  # "100x100>" depends on the source
+
+
+def test_tag_renders_nothing_without_a_file():
+    assert render('{% attachment_img item.image "thumb" %}', item=Item(title="x")) == ""
+
+
+def test_tag_rejects_an_unknown_style():
+    with pytest.raises(TemplateSyntaxError, match="no style 'huge'"):
+        render('{% attachment_img item.image "huge" %}', item=upload())
+
+
+def test_tag_without_the_apps_urls_still_renders_the_placeholder(settings):
+    settings.ROOT_URLCONF = "tests.urls_without_attachments"
+    html = render('{% attachment_img item.image "thumb" %}', item=upload())
+    assert PLACEHOLDER in html
+    assert "data-attachment-status" not in html
+
+
+def test_script_tag():
+    assert render("{% attachment_script %}") == (
+        '<script src="/static/attachments/attachments.js" defer></script>'
+    )
+
+
+def test_public_page_polls_for_new_uploads(client):
+    upload()
+    page = client.get("/").content.decode()
+    assert "data-attachment-status" in page
+    assert "attachments/attachments.js" in page
