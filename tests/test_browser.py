@@ -1,0 +1,138 @@
+"""In real headless Chromium: upload in the admin, see the placeholder, see it swapped.
+
+Screenshots go to artifacts/screenshots/ (git-ignored), for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+
+from demo_site.models import Item
+from tests import images
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        message = "Debian's chromium and chromium-driver are needed (apt-get install them)."
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--window-size=1200,900",
+    ):
+        options.add_argument(argument)
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    chrome.implicitly_wait(0)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield chrome
+    chrome.quit()
+
+
+@pytest.fixture
+def site(settings, live_server) -> str:
+    settings.ROOT_URLCONF = "tests.urls_browser"
+    return live_server.url
+
+
+def wait(browser, condition, timeout: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(condition)
+
+
+def preview_src(browser) -> str:
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.CSS_SELECTOR, ".attachment-preview img").get_attribute("src")
+
+
+def test_admin_upload_shows_placeholder_then_the_thumbnail_without_reload(
+    browser, site, admin_user, start_worker, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    photo = tmp_path / "holiday.jpg"
+    photo.write_bytes(images.jpeg((1600, 1200)))
+    browser.get(f"{site}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("password")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.get(f"{site}/admin/demo_site/item/add/")
+    browser.find_element(By.NAME, "title").send_keys("Holiday")
+    browser.find_element(By.NAME, "image").send_keys(str(photo))
+    browser.find_element(By.NAME, "_continue").click()
+
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".attachment-preview img"))
+    assert preview_src(browser).endswith("/static/attachments/processing.svg")
+    assert "Processing…" in browser.find_element(By.CSS_SELECTOR, ".attachment-preview").text
+    browser.save_screenshot(str(SHOTS / "admin-1-processing.png"))
+    page = browser.current_url
+
+    assert start_worker("--burst").wait(timeout=60) == 0
+    item = Item.objects.get()
+    thumb = item.image.styles["thumb"].url
+    wait(browser, lambda b: preview_src(b).endswith(thumb))
+    wait(
+        browser,
+        lambda b: (
+            b.execute_script(
+                "return document.querySelector('.attachment-preview img').naturalWidth"
+            )
+            == 100
+        ),
+    )
+    assert browser.current_url == page  # swapped in place, no reload
+    assert "Processing…" not in browser.find_element(By.CSS_SELECTOR, ".attachment-preview").text
+    browser.save_screenshot(str(SHOTS / "admin-2-ready.png"))
+
+
+def test_public_page_swaps_every_placeholder_in_place(browser, site, start_worker):
+    from selenium.webdriver.common.by import By
+
+    for title in ("One", "Two"):
+        item = Item(title=title)
+        item.image.save(f"{title}.png", ContentFile(images.png((400, 300), mode="RGBA")))
+    browser.get(f"{site}/")
+    sources = [img.get_attribute("src") for img in browser.find_elements(By.CSS_SELECTOR, "li img")]
+    assert len(sources) == 2
+    assert all(src.endswith("processing.svg") for src in sources)
+    browser.save_screenshot(str(SHOTS / "public-1-processing.png"))
+
+    assert start_worker("--burst").wait(timeout=60) == 0
+    wait(
+        browser,
+        lambda b: all(
+            "-square.png" in img.get_attribute("src")
+            and img.get_attribute("data-attachment-state") == "ready"
+            for img in b.find_elements(By.CSS_SELECTOR, "li img")
+        ),
+    )
+    sizes = browser.execute_script(
+        "return [...document.querySelectorAll('li img')]"
+        ".map(i => [i.naturalWidth, i.naturalHeight])"
+    )
+    assert sizes == [[200, 200], [200, 200]]
+    browser.save_screenshot(str(SHOTS / "public-2-ready.png"))
