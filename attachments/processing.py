@@ -59,9 +59,15 @@ def process(job: Job) -> Outcome:
     field = resolve(job.target)
     record = _record(field, job)
     staged = storage.staging_storage()
-    if not record.exists():
+    state = record.values_list(field.state_attname, flat=True).first()
+    if state is None:
         staged.delete(job.source)
         return Outcome.SUPERSEDED
+    if state == "ready":
+        # Published by a worker that died before it could finish up: only the
+        # clean-up is left to do, and it is safe to repeat.
+        _clean_up(field, job)
+        return Outcome.READY
     styles = list(field.styles.values())
     names = storage.version_names(job.source, styles)
     with staged.open(job.source, "rb") as original:
@@ -80,13 +86,20 @@ def process(job: Job) -> Outcome:
         storage.delete_all(field.storage, names)
         staged.delete(job.source)
         return Outcome.SUPERSEDED
-    staged.delete(job.source)
-    if job.previous:
-        storage.delete_all(field.storage, storage.version_names(job.previous, styles))
+    _clean_up(field, job)
     attachment_processed.send(
         sender=field.model, instance=None, object_id=job.object_id, field=field, name=job.source
     )
     return Outcome.READY
+
+
+def _clean_up(field: AttachmentField, job: Job) -> None:
+    """After publishing: drop the staged original and the version this one replaced."""
+    storage.staging_storage().delete(job.source)
+    if job.previous:
+        storage.delete_all(
+            field.storage, storage.version_names(job.previous, field.styles.values())
+        )
 
 
 def run(job: Job) -> Outcome:
@@ -123,7 +136,10 @@ def mark_failed(job: Job, exc: BaseException) -> None:
         field = resolve(job.target)
     except ConfigurationError:
         return
-    _record(field, job).update(**{field.state_attname: "failed"})
+    # Only a record still waiting for this upload: never one already published.
+    _record(field, job).filter(**{field.state_attname: "processing"}).update(
+        **{field.state_attname: "failed"}
+    )
     attachment_failed.send(
         sender=field.model,
         instance=None,

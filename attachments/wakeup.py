@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.db import connections
 
@@ -39,25 +40,41 @@ class ListeningWaiter:
     """A dedicated connection that LISTENs to the queue's channel."""
 
     def __init__(self, using: str, stopping: threading.Event) -> None:
+        self.using = using
         self.stopping = stopping
-        wrapper = connections[using]
-        self.connection = wrapper.get_new_connection(wrapper.get_connection_params())
-        self.connection.autocommit = True
-        self.connection.execute(f"LISTEN {CHANNEL}")
+        self.connection = self._listen()
+
+    def _listen(self) -> Any:
+        wrapper = connections[self.using]
+        connection = wrapper.get_new_connection(wrapper.get_connection_params())
+        connection.autocommit = True
+        connection.execute(f"LISTEN {CHANNEL}")
+        return connection
 
     def wait(self, timeout: float) -> None:
         if self.stopping.is_set():
             return
         # Bounded so a stop request is noticed promptly even without a signal.
         timeout = min(timeout, _LISTEN_FALLBACK)
-        for _ in self.connection.notifies(timeout=timeout, stop_after=1):
-            break
-        # Several enqueues may have notified at once; one look at the table serves them all.
-        for _ in self.connection.notifies(timeout=0):
-            pass
+        try:
+            if self.connection is None:
+                self.connection = self._listen()
+            for _ in self.connection.notifies(timeout=timeout, stop_after=1):
+                break
+            # Several enqueues may have notified at once; one look at the table serves them all.
+            for _ in self.connection.notifies(timeout=0):
+                pass
+        except Exception:
+            # The server dropped us: poll until a new LISTEN connection can be made.
+            logger.warning("Lost the LISTEN connection; polling meanwhile.", exc_info=True)
+            self.close()
+            self.stopping.wait(timeout)
 
     def close(self) -> None:
-        self.connection.close()
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            self.connection = None
 
 
 def waiter_for(using: str, stopping: threading.Event) -> Waiter:

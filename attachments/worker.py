@@ -12,6 +12,7 @@ every job's data.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import logging
 import os
 import queue as stdlib_queue
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
 
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
 
-from . import processing, queue
+from . import processing, queue, stats
 from .conf import conf
 from .models import Job
 from .routing import QueueOrder
@@ -44,13 +45,17 @@ class Stats:
     processed: int = 0
     failed: int = 0
     started: float = field(default_factory=time.monotonic)
+    per_minute: stats.MinuteCounts = field(
+        default_factory=stats.MinuteCounts, repr=False, compare=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, outcome: processing.Outcome) -> None:
         with self._lock:
             self.processed += 1
-            if outcome in (processing.Outcome.FAILED, processing.Outcome.RETRYING):
-                self.failed += 1
+            failed = outcome in (processing.Outcome.FAILED, processing.Outcome.RETRYING)
+            self.failed += failed
+        self.per_minute.add(failed=failed)
 
     @property
     def rate(self) -> float:
@@ -94,6 +99,8 @@ class Worker:
         self._running: dict[int, tuple[Job, float]] = {}  # job id -> (job, started)
         self._changed = threading.Condition()  # notified whenever a job ends
         self._inbox: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
+        self._next_housekeeping = self._next_stats = time.monotonic()
+        self._drained = False  # a burst found nothing more to do
 
     def stop(self) -> None:
         """Stop claiming; ``run`` returns once running jobs end (or the timeout passes)."""
@@ -129,43 +136,60 @@ class Worker:
                 self._inbox.put(None)
             waiter.close()
             _refresh_connections()
+            self._flush_stats()
         logger.info("Worker %s stopped: %s", self.id, self.stats)
         return self.stats
 
     def _loop(self, waiter) -> None:
-        next_housekeeping = next_stats = time.monotonic()
-        while not self._stopping.is_set():
-            _refresh_connections()
-            now = time.monotonic()
-            if now >= next_housekeeping:
-                self._housekeeping()
-                next_housekeeping = now + _HOUSEKEEPING_EVERY
-            if not self.burst and now >= next_stats:
-                if self.stats.processed:
-                    logger.info("%s", self.stats)
-                next_stats = now + _STATS_EVERY
-            if len(self._running) >= max(self.concurrency, 1):
-                with self._changed:
-                    self._changed.wait_for(
-                        lambda: len(self._running) < self.concurrency or self._stopping.is_set(),
-                        timeout=self.poll_interval,
-                    )
-                continue
-            job = queue.claim(
-                self.id,
-                self.queues.order(),
-                min_priority=self.min_priority,
-                max_priority=self.max_priority,
-            )
-            if job is not None:
-                self._start(job)
-            elif self.burst and not self._running:
-                return
-            elif self.burst:
-                with self._changed:
-                    self._changed.wait(timeout=self.poll_interval)
-            else:
-                waiter.wait(self.poll_interval)
+        failures = 0
+        while not (self._stopping.is_set() or self._drained):
+            try:
+                self._step(waiter)
+                failures = 0
+            except DatabaseError:
+                # The database went away (restart, failover, killed connection):
+                # drop the broken connection and try again, backing off.
+                failures += 1
+                delay = min(0.1 * 2**failures, 5.0)
+                logger.warning("Database error; retrying in %.1fs.", delay, exc_info=True)
+                _refresh_connections()
+                self._stopping.wait(delay)
+
+    def _step(self, waiter) -> None:
+        """Claim and start one job, or wait; raises DatabaseError when the database fails."""
+        _refresh_connections()
+        now = time.monotonic()
+        if now >= self._next_housekeeping:
+            self._housekeeping()
+            self._next_housekeeping = now + _HOUSEKEEPING_EVERY
+        if self.stats.per_minute.due():
+            self._flush_stats()
+        if not self.burst and now >= self._next_stats:
+            if self.stats.processed:
+                logger.info("%s", self.stats)
+            self._next_stats = now + _STATS_EVERY
+        if len(self._running) >= max(self.concurrency, 1):
+            with self._changed:
+                self._changed.wait_for(
+                    lambda: len(self._running) < self.concurrency or self._stopping.is_set(),
+                    timeout=self.poll_interval,
+                )
+            return
+        job = queue.claim(
+            self.id,
+            self.queues.order(),
+            min_priority=self.min_priority,
+            max_priority=self.max_priority,
+        )
+        if job is not None:
+            self._start(job)
+        elif self.burst and not self._running:
+            self._drained = True
+        elif self.burst:
+            with self._changed:
+                self._changed.wait(timeout=self.poll_interval)
+        else:
+            waiter.wait(self.poll_interval)
 
     def _start(self, job: Job) -> None:
         self._running[job.pk] = (job, time.monotonic())
@@ -184,9 +208,17 @@ class Worker:
         started = time.monotonic()
         try:
             outcome = self._run_job(job)
+        except Exception:
+            # The database failed under the job, so its outcome could not be
+            # recorded: hand it back (or, if even that fails, leave the lock to
+            # expire and be recovered), and go on working.
+            logger.exception("Job %s could not be settled; handing it back.", job.pk)
+            _refresh_connections()
+            with contextlib.suppress(DatabaseError):
+                queue.release(job)
+            return
         except BaseException:
-            # Interrupted (second signal) or the database failed under us:
-            # hand the job back rather than leave it locked.
+            # Interrupted (second signal): hand the job back rather than leave it locked.
             queue.release(job)
             raise
         finally:
@@ -244,15 +276,30 @@ class Worker:
                 processing.mark_failed(job, queue.WorkerLost(job.last_error))
         if conf.KEEP_FAILED_DAYS is not None:
             queue.prune_failed(timedelta(days=conf.KEEP_FAILED_DAYS))
+        stats.prune()
+
+    def _flush_stats(self) -> None:
+        try:
+            self.stats.per_minute.flush(self.id)
+        except DatabaseError:
+            # Only the dashboard's figures are late: the counts stay in memory
+            # for the next flush, and jobs must not wait for them.
+            logger.warning("Could not save worker stats; will retry.", exc_info=True)
 
 
 def _refresh_connections() -> None:
-    # Like close_old_connections(), which a long-lived process must call itself
-    # (no request cycle does it here), but never inside a transaction: a caller
-    # that runs the worker in one (tests, embedding code) keeps its connection.
+    # A worker keeps its connections for life (reconnecting per job would cost
+    # more than the job's queries) and closes only those a failure broke, so
+    # the next query reconnects. Never inside a transaction: a caller running
+    # the worker in one (tests, embedding code) keeps its connection.
     for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
+        if connection.in_atomic_block or connection.connection is None:
+            continue
+        if connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
 
 
 class _SignalHandlers:

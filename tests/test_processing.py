@@ -147,3 +147,26 @@ def test_discard_deletes_the_job_and_leaves_the_record_failed():
     assert Job.objects.count() == 0
     item.refresh_from_db()
     assert item.image.failed
+
+
+def test_job_of_a_worker_killed_after_publishing_finishes_without_failing_the_record():
+    item = upload()
+    job = queue.claim("killed-worker")
+    assert processing.process(job) is processing.Outcome.READY
+    # The worker died here, before deleting its job; the lock expires and
+    # another worker runs it again, with the staged original long gone.
+    queue.release(job)
+    Job.objects.update(max_attempts=1)
+    assert run_next() is processing.Outcome.READY
+    item.refresh_from_db()
+    assert item.image.ready
+    assert Job.objects.count() == 0
+
+
+def test_a_late_final_failure_never_marks_a_published_record_failed():
+    item = upload()
+    job = queue.claim("w")
+    processing.process(job)
+    processing.mark_failed(job, RuntimeError("reported late"))
+    item.refresh_from_db()
+    assert item.image.ready
