@@ -22,5 +22,9 @@ class ImageTooLarge(InvalidImage):
     """The image exceeds the configured byte or pixel limits."""
 
 
+class StagingFailed(AttachmentsError):
+    """The upload could not be written to the staging storage (disk full, storage down)."""
+
+
 class ConfigurationError(AttachmentsError, ImproperlyConfigured):
     """The project's settings or a field's declaration are unusable."""

@@ -8,6 +8,7 @@ the field's storage). Reading the state therefore costs no query.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from django.templatetags.static import static
 
 from . import queue, storage
 from .conf import conf
-from .exceptions import InvalidImage
+from .exceptions import InvalidImage, StagingFailed
 from .styles import Style, StyleError, parse_styles
 from .validation import validate_upload
 from .widgets import AdminAttachmentWidget, AttachmentWidget
@@ -72,7 +73,7 @@ class StyleFiles(Mapping[str, StyleFile]):
 @dataclass(frozen=True)
 class _Upload:
     source: str
-    previous: str
+    previous: tuple[str, ...]
 
 
 class AttachmentFieldFile(FieldFile):
@@ -128,15 +129,24 @@ class AttachmentFieldFile(FieldFile):
         info = getattr(content, "image_info", None) or validate_upload(content)
         filename = storage.upload_filename(name, info.format)
         new_name = storage.unique_name(self.field.generate_filename(self.instance, filename))
-        previous = self.field.published_name(self.instance)
+        previous = self.field.current_name(self.instance)
         if hasattr(content, "seek"):
             content.seek(0)
-        self.name = storage.staging_storage().save(new_name, content)
+        staging = storage.staging_storage()
+        try:
+            self.name = staging.save(new_name, content)
+        except OSError as exc:
+            # A full disk leaves a partial file behind: remove it, keep nothing half-written.
+            with contextlib.suppress(OSError):
+                staging.delete(new_name)
+            raise StagingFailed(
+                f"The upload could not be stored: {exc.strerror or exc}. Please try again later."
+            ) from exc
         self._committed = True
         setattr(self.instance, self.field.attname, self.name)
         setattr(self.instance, self.field.state_attname, PROCESSING)
         self.instance.__dict__.setdefault(_PENDING, {})[self.field.name] = _Upload(
-            source=self.name, previous=previous
+            source=self.name, previous=(previous,) if previous else ()
         )
         if save:
             self.instance.save()
@@ -319,8 +329,14 @@ class AttachmentField(models.FileField):
             **{"form_class": AttachmentFormField, "widget": AttachmentWidget, **kwargs}
         )
 
-    def published_name(self, instance: models.Model) -> str:
-        """Return the published original the record has in the database now, or ``""``."""
+    def current_name(self, instance: models.Model) -> str:
+        """Return the name the record has in the database now, in whatever state, or ``""``.
+
+        A new upload replaces it. Even if it is still processing, its job may
+        publish it before this save lands (without a transaction nothing stops
+        that), so the new upload's job deletes it too once ready: deleting a
+        version that was never published costs nothing.
+        """
         if instance._state.adding or instance.pk is None:
             return ""
         rows = type(instance)._base_manager.using(
@@ -329,8 +345,7 @@ class AttachmentField(models.FileField):
         if transaction.get_connection(rows.db).in_atomic_block:
             # Lock the row so a worker cannot publish a version unseen by us.
             rows = rows.select_for_update()
-        row = rows.filter(pk=instance.pk).values_list(self.attname, self.state_attname).first()
-        return row[0] if row and row[1] == READY and row[0] else ""
+        return rows.filter(pk=instance.pk).values_list(self.attname, flat=True).first() or ""
 
     def delete_files(self, name: str, state: str) -> None:
         """Delete what one version occupies: published files, or the staged original."""

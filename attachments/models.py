@@ -47,8 +47,9 @@ class Job(models.Model):
     target = models.CharField(_("target"), max_length=255)
     object_id = models.CharField(_("object id"), max_length=255)
     source = models.CharField(_("source"), max_length=500)
-    # The published version this upload replaces, deleted once it is ready.
-    previous = models.CharField(_("previous"), max_length=500, blank=True)
+    # Versions this upload replaces, one name a line: deleted once it is ready.
+    # More than one when uploads followed each other faster than jobs ran.
+    previous = models.TextField(_("previous"), blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     max_attempts = models.PositiveIntegerField(_("max attempts"), default=10)
     locked_by = models.CharField(_("locked by"), max_length=255, blank=True)
@@ -89,6 +90,10 @@ class Job(models.Model):
         return f"{self.target}#{self.object_id} ({self.source})"
 
     @property
+    def previous_names(self) -> list[str]:
+        return [name for name in self.previous.splitlines() if name]
+
+    @property
     def state(self) -> str:
         """One of ``failed``, ``running``, ``scheduled``, ``retrying``, ``waiting``."""
         if self.failed_at:
@@ -98,3 +103,33 @@ class Job(models.Model):
         if self.run_at > timezone.now():
             return "retrying" if self.attempts else "scheduled"
         return "waiting"
+
+
+class WorkerStat(models.Model):
+    """How many jobs one worker finished in one minute, for the admin's throughput figures.
+
+    Finished jobs are deleted, so their count lives here. Each worker writes
+    only its own rows, with absolute totals, so concurrent workers never
+    contend for a row.
+    """
+
+    worker = models.CharField(_("worker"), max_length=255)
+    minute = models.DateTimeField(_("minute"))
+    processed = models.PositiveIntegerField(_("processed"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+
+    class Meta:
+        verbose_name = _("worker stat")
+        verbose_name_plural = _("worker stats")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["worker", "minute"], name="attachments_workerstat_worker_minute"
+            ),
+        ]
+        # The dashboard and pruning read by time, across workers.
+        indexes = [models.Index(fields=["minute"], name="attachments_workerstat_minute")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.worker} {self.minute:%Y-%m-%d %H:%M}: {self.processed} ({self.failed} failed)"
+        )

@@ -96,10 +96,9 @@ def process(job: Job) -> Outcome:
 def _clean_up(field: AttachmentField, job: Job) -> None:
     """After publishing: drop the staged original and the version this one replaced."""
     storage.staging_storage().delete(job.source)
-    if job.previous:
-        storage.delete_all(
-            field.storage, storage.version_names(job.previous, field.styles.values())
-        )
+    for name in job.previous_names:
+        if name != job.source:
+            storage.delete_all(field.storage, storage.version_names(name, field.styles.values()))
 
 
 def run(job: Job) -> Outcome:
@@ -162,14 +161,24 @@ def retry(job: Job) -> None:
 
 
 def run_after_commit(
-    field: AttachmentField, instance: models.Model, source: str, previous: str, *, using: str
+    field: AttachmentField,
+    instance: models.Model,
+    source: str,
+    previous: tuple[str, ...],
+    *,
+    using: str,
 ) -> None:
     """Process an upload in this process once its record is committed.
 
     If that fails for a reason a retry could fix, the upload is queued as a job
     instead, so nothing is lost when, say, the storage is briefly down.
     """
-    job = Job(target=field.field_id, object_id=str(instance.pk), source=source, previous=previous)
+    job = Job(
+        target=field.field_id,
+        object_id=str(instance.pk),
+        source=source,
+        previous="\n".join(previous),
+    )
 
     def run_now() -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,29 +33,27 @@ def enqueue(
     target: str,
     object_id: object,
     source: str,
-    previous: str = "",
+    previous: Iterable[str] = (),
     queue: str = "default",
     priority: int = 0,
     max_attempts: int = 10,
 ) -> Enqueued:
     """Add a job for ``source``, replacing every job of the same record that is not running.
 
-    ``previous`` is the published version the new upload replaces; when the
-    record had no published version of its own (it was still processing), the
-    version an older job was going to replace is carried over, so it is still
-    deleted once the newest upload is ready.
+    ``previous`` names the versions the new upload replaces; those that older
+    jobs of the record were going to replace are carried over, so each is
+    deleted once the newest upload is ready, whichever job got to run.
     """
     with transaction.atomic(using=router.db_for_write(Job)):
         older = list(Job.objects.for_target(target, object_id).order_by("-id"))
-        if not previous:
-            previous = next((job.previous for job in older if job.previous), "")
+        names = [*previous, *(name for job in older for name in job.previous_names)]
         replaced = [job for job in older if not job.locked_by]
         Job.objects.filter(pk__in=[job.pk for job in replaced], locked_by="").delete()
         job = Job.objects.create(
             target=target,
             object_id=str(object_id),
             source=source,
-            previous="" if previous == source else previous,
+            previous="\n".join(dict.fromkeys(name for name in names if name != source)),
             queue=queue,
             priority=priority,
             max_attempts=max_attempts,

@@ -18,24 +18,27 @@ def add(object_id: object = 1, source: str = "s.jpg", **kwargs) -> Job:
 
 
 def test_enqueue_replaces_waiting_jobs_of_the_same_record():
-    first = add(source="a.jpg", previous="old.jpg")
+    first = add(source="a.jpg", previous=["old.jpg"])
     other = add(object_id=2, source="z.jpg")
-    result = queue.enqueue(target="demo_site.item.image", object_id=1, source="b.jpg")
+    result = queue.enqueue(
+        target="demo_site.item.image", object_id=1, source="b.jpg", previous=["a.jpg"]
+    )
     assert set(Job.objects.values_list("source", flat=True)) == {"b.jpg", "z.jpg"}
     assert result.superseded_sources == ("a.jpg",)
-    # The published version the first upload was replacing still goes once b is ready.
-    assert result.job.previous == "old.jpg"
+    # The version the first upload was replacing still goes once b is ready; so
+    # does a itself, in case its job published it before b's upload landed.
+    assert result.job.previous_names == ["a.jpg", "old.jpg"]
     assert not Job.objects.filter(pk=first.pk).exists()
     assert Job.objects.filter(pk=other.pk).exists()
 
 
 def test_enqueue_leaves_a_running_job_alone():
-    running = add(source="a.jpg", previous="old.jpg")
+    running = add(source="a.jpg", previous=["old.jpg"])
     assert queue.claim("w1") == running
     result = queue.enqueue(target="demo_site.item.image", object_id=1, source="b.jpg")
     assert Job.objects.count() == 2
     assert result.superseded_sources == ()
-    assert result.job.previous == "old.jpg"
+    assert result.job.previous_names == ["old.jpg"]
 
 
 def test_claim_takes_due_jobs_by_priority_then_age():

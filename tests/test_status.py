@@ -71,11 +71,12 @@ def test_failed_status(client):
     assert client.get(url).json()["state"] == "failed"
 
 
-def test_token_names_nothing_guessable():
+def test_tokens_are_signed_with_the_projects_secret(client, settings):
     item = upload()
-    token = status.token(item.image)
-    assert str(item.pk) not in token.split(":")[-1]
-    assert "demo_site" not in token
+    url = status.status_url(item.image)
+    assert client.get(url).status_code == 200
+    settings.SECRET_KEY = "another project's secret"
+    assert client.get(url).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('target', models.CharField(max_length=255, verbose_name='target')),
                 ('object_id', models.CharField(max_length=255, verbose_name='object id')),
                 ('source', models.CharField(max_length=500, verbose_name='source')),
-                ('previous', models.CharField(blank=True, max_length=500, verbose_name='previous')),
+                ('previous', models.TextField(blank=True, verbose_name='previous')),
                 ('attempts', models.PositiveIntegerField(default=0, verbose_name='attempts')),
                 ('max_attempts', models.PositiveIntegerField(default=10, verbose_name='max attempts')),
                 ('locked_by', models.CharField(blank=True, max_length=255, verbose_name='locked by')),
