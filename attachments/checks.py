@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from django.apps import apps
@@ -9,6 +10,8 @@ from django.conf import settings
 from django.core import checks
 
 from .conf import DEFAULTS, conf
+
+_HAS_TASKS = importlib.util.find_spec("django.tasks") is not None
 
 
 @checks.register()
@@ -26,11 +29,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="attachments.E102",
             )
         )
-    if conf.BACKEND not in ("database", "immediate"):
+    backends = ("database", "immediate", "tasks") if _HAS_TASKS else ("database", "immediate")
+    if conf.BACKEND not in backends:
         errors.append(
             checks.Error(
                 f"ATTACHMENTS['BACKEND'] is {conf.BACKEND!r}.",
-                hint="Use 'database' or 'immediate'.",
+                hint=f"Use one of {', '.join(map(repr, backends))}"
+                + ("" if _HAS_TASKS else " ('tasks' needs Django 6.0 or later)")
+                + ".",
                 id="attachments.E103",
             )
         )

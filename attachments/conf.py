@@ -14,7 +14,8 @@ DEFAULTS: dict[str, Any] = {
     # STORAGES alias where uploads wait for their job; None means a private
     # FileSystemStorage under MEDIA_ROOT/attachments-staging.
     "STAGING_STORAGE": None,
-    # How jobs run: "database" (the Job table and process_attachments) or
+    # How jobs run: "database" (the Job table and process_attachments),
+    # "tasks" (the project's django.tasks backend, Django 6.0+) or
     # "immediate" (in the request, on commit; for tests and tiny sites).
     "BACKEND": "database",
     # URL of the image shown for every style while processing; None = built-in.

@@ -366,6 +366,14 @@ class AttachmentField(models.FileField):
         if not self.process_in_background or conf.BACKEND == "immediate":
             run_after_commit(self, instance, upload.source, upload.previous, using=using)
             return
+        if conf.BACKEND == "tasks":
+            from . import tasks
+
+            pk = instance.pk
+            transaction.on_commit(
+                lambda: tasks.send(self, pk, upload.source, upload.previous), using=using
+            )
+            return
         enqueued = queue.enqueue(
             target=self.field_id,
             object_id=instance.pk,
