@@ -149,15 +149,20 @@ def mark_failed(job: Job, exc: BaseException) -> None:
     )
 
 
-def retry(job: Job) -> None:
-    """Run a failed or waiting job again now, showing its record as processing meanwhile."""
+def retry(job: Job) -> bool:
+    """Run a failed or waiting job again now, showing its record as processing meanwhile.
+
+    Returns False, changing nothing, when the job is running or already gone.
+    """
     with transaction.atomic(using=router.db_for_write(Job)):
-        queue.retry(job)
+        if not queue.retry(job):
+            return False
         try:
             field = resolve(job.target)
         except ConfigurationError:
-            return
+            return True
         _record(field, job).update(**{field.state_attname: "processing"})
+    return True
 
 
 def run_after_commit(

@@ -180,13 +180,18 @@ def _fail(job: Job, error: BaseException, *, permanent: bool, lock: Q) -> bool:
     return final
 
 
-def retry(job: Job) -> None:
-    """Make a failed or scheduled job due now, with a fresh count of attempts."""
+def retry(job: Job) -> bool:
+    """Make a failed or scheduled job due now, with a fresh count of attempts.
+
+    Returns False when there was nothing to retry: the job is running or gone.
+    """
     with transaction.atomic(using=router.db_for_write(Job)):
-        Job.objects.filter(pk=job.pk, locked_by="").update(
+        retried = Job.objects.filter(pk=job.pk, locked_by="").update(
             failed_at=None, attempts=0, run_at=timezone.now()
         )
-        notify(job.queue)
+        if retried:
+            notify(job.queue)
+    return bool(retried)
 
 
 def discard(job: Job) -> None:

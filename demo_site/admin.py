@@ -9,4 +9,3 @@ from .models import Item
 class ItemAdmin(admin.ModelAdmin):
     list_display = ["title", thumbnail("image"), "image_state", "created_at"]
     list_filter = ["image_state"]
-    readonly_fields = ["image_state"]

@@ -170,3 +170,13 @@ def test_a_late_final_failure_never_marks_a_published_record_failed():
     processing.mark_failed(job, RuntimeError("reported late"))
     item.refresh_from_db()
     assert item.image.ready
+
+
+def test_retry_of_a_job_that_is_gone_leaves_the_record_alone():
+    item = upload()
+    job = queue.claim("w")
+    processing.process(job)
+    queue.complete(job)
+    assert processing.retry(job) is False
+    item.refresh_from_db()
+    assert item.image.ready
