@@ -89,9 +89,25 @@ def test_admin_upload_shows_placeholder_then_the_thumbnail_without_reload(
     assert preview_src(browser).endswith("/static/attachments/processing.svg")
     assert "Processing…" in browser.find_element(By.CSS_SELECTOR, ".attachment-preview").text
     browser.save_screenshot(str(SHOTS / "admin-1-processing.png"))
-    page = browser.current_url
+    item_tab, page = browser.current_window_handle, browser.current_url
+
+    # The dashboard, refreshing itself, shows the job waiting in its queue...
+    browser.switch_to.new_window("tab")
+    browser.get(f"{site}/admin/attachments/job/?_refresh=2")
+    queue_row = "//div[@class='job-dashboard']//tr[th[normalize-space()='default']]"
+    waiting = browser.find_element(By.XPATH, queue_row + "/td[1]").text
+    assert waiting == "1"
+    assert "demo_site.item.image" in browser.find_element(By.ID, "result_list").text
+    browser.save_screenshot(str(SHOTS / "dashboard-1-waiting.png"))
 
     assert start_worker("--burst").wait(timeout=60) == 0
+
+    # ...and, after its own refresh, the queue empty and the job counted as processed.
+    wait(browser, lambda b: "The queue is empty." in b.page_source)
+    processed = browser.find_elements(By.CSS_SELECTOR, "table.throughput tbody tr td.number")
+    assert any(cell.text == "1" for cell in processed)
+    browser.save_screenshot(str(SHOTS / "dashboard-2-done.png"))
+    browser.switch_to.window(item_tab)
     item = Item.objects.get()
     thumb = item.image.styles["thumb"].url
     wait(browser, lambda b: preview_src(b).endswith(thumb))
