@@ -208,10 +208,11 @@ class WorkerLost(Exception):
     """The worker that ran a job stopped sending heartbeats (killed, host lost)."""
 
 
-def recover_abandoned(timeout: timedelta) -> list[tuple[Job, bool]]:
+def recover_abandoned(timeout: timedelta) -> list[tuple[Job, WorkerLost, bool]]:
     """Put back the jobs of workers silent for ``timeout``, counting the attempt.
 
-    Returns each recovered job and whether that was its last attempt.
+    Returns each recovered job, the error recorded on it, and whether that was
+    its last attempt.
     """
     recovered = []
     for job in Job.objects.running().filter(locked_at__lt=timezone.now() - timeout):
@@ -225,7 +226,7 @@ def recover_abandoned(timeout: timedelta) -> list[tuple[Job, bool]]:
         attempts_before = job.attempts
         final = _fail(job, error, permanent=False, lock=lock)
         if job.attempts != attempts_before:
-            recovered.append((job, final))
+            recovered.append((job, error, final))
     return recovered
 
 

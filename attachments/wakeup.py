@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import Any, Protocol
 
 from django.db import connections
@@ -52,18 +53,29 @@ class ListeningWaiter:
         return connection
 
     def wait(self, timeout: float) -> None:
-        if self.stopping.is_set():
-            return
-        # Bounded so a stop request is noticed promptly even without a signal.
-        timeout = min(timeout, _LISTEN_FALLBACK)
+        """Wait for a NOTIFY, at most ``_LISTEN_FALLBACK`` seconds.
+
+        The wait is cut in ``timeout``-long slices so a stop request is seen
+        promptly, but the job table is looked at only on a NOTIFY or once the
+        fallback has passed: an idle worker costs the database nothing else.
+        """
+        deadline = time.monotonic() + _LISTEN_FALLBACK
         try:
             if self.connection is None:
                 self.connection = self._listen()
-            for _ in self.connection.notifies(timeout=timeout, stop_after=1):
-                break
-            # Several enqueues may have notified at once; one look at the table serves them all.
-            for _ in self.connection.notifies(timeout=0):
-                pass
+            while not self.stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                # Not nested: the generator holds the connection's lock while it runs.
+                woken = any(
+                    True for _ in self.connection.notifies(timeout=min(timeout, left), stop_after=1)
+                )
+                if woken:
+                    # Several enqueues may have notified at once; one look serves them all.
+                    for _ in self.connection.notifies(timeout=0):
+                        pass
+                    return
         except Exception:
             # The server dropped us: poll until a new LISTEN connection can be made.
             logger.warning("Lost the LISTEN connection; polling meanwhile.", exc_info=True)

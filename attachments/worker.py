@@ -11,7 +11,6 @@ every job's data.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import logging
 import os
@@ -101,6 +100,9 @@ class Worker:
         self._inbox: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
         self._next_housekeeping = self._next_stats = time.monotonic()
         self._drained = False  # a burst found nothing more to do
+        # Set once every job is settled or handed back: heartbeats go on until
+        # then, through the drain, or live jobs would be taken over meanwhile.
+        self._finished = threading.Event()
 
     def stop(self) -> None:
         """Stop claiming; ``run`` returns once running jobs end (or the timeout passes)."""
@@ -132,6 +134,7 @@ class Worker:
             self._stopping.set()
             for job, _ in list(self._running.values()):
                 queue.release(job)  # only jobs still running after the timeout remain
+            self._finished.set()
             for _ in threads:
                 self._inbox.put(None)
             waiter.close()
@@ -161,7 +164,8 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_housekeeping:
             self._housekeeping()
-            self._next_housekeeping = now + _HOUSEKEEPING_EVERY
+            # Often enough that a short LOCK_TIMEOUT is honoured promptly.
+            self._next_housekeeping = now + min(_HOUSEKEEPING_EVERY, conf.LOCK_TIMEOUT / 2)
         if self.stats.per_minute.due():
             self._flush_stats()
         if not self.burst and now >= self._next_stats:
@@ -250,7 +254,7 @@ class Worker:
 
     def _heartbeat(self) -> None:
         interval = conf.HEARTBEAT_INTERVAL
-        while not self._stopping.wait(interval):
+        while not self._finished.wait(interval):
             # Only jobs older than one interval: short jobs never cost a write.
             due = [
                 pk
@@ -259,21 +263,19 @@ class Worker:
             ]
             if due:
                 try:
+                    _refresh_connections()  # this thread's connection may have been dropped
                     queue.heartbeat(self.id, due)
                 except Exception:
                     logger.exception("Heartbeat failed; retrying in %ss.", interval)
         connections.close_all()
 
     def _housekeeping(self) -> None:
-        for job, final in queue.recover_abandoned(timedelta(seconds=conf.LOCK_TIMEOUT)):
+        for job, error, final in queue.recover_abandoned(timedelta(seconds=conf.LOCK_TIMEOUT)):
             logger.warning(
-                "Job %s was abandoned by %s; %s.",
-                job.pk,
-                job.last_error.splitlines()[-1],
-                "failed" if final else "queued again",
+                "Job %s: %s It %s.", job.pk, error, "failed" if final else "is queued again"
             )
             if final:
-                processing.mark_failed(job, queue.WorkerLost(job.last_error))
+                processing.mark_failed(job, error)
         if conf.KEEP_FAILED_DAYS is not None:
             queue.prune_failed(timedelta(days=conf.KEEP_FAILED_DAYS))
         stats.prune()
@@ -325,11 +327,17 @@ class _SignalHandlers:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.worker._stopping.is_set():
             raise KeyboardInterrupt
-        logger.info("Received %s: finishing running jobs.", signal.Signals(signum).name)
+        # Stop first: a second signal arriving while we log must count as the second.
         self.worker.stop()
+        logger.info("Received %s: finishing running jobs.", signal.Signals(signum).name)
         if self.worker.concurrency <= 1 and self.worker._running:
             # An inline job cannot be waited for with a timeout: interrupt it
-            # when the timeout is up, which hands it back to the queue.
-            self.timer = threading.Timer(self.worker.shutdown_timeout, _thread.interrupt_main)
+            # when the timeout is up, which hands it back to the queue. A real
+            # signal, unlike interrupt_main(), also breaks a blocking system call.
+            self.timer = threading.Timer(
+                self.worker.shutdown_timeout,
+                signal.pthread_kill,
+                (threading.main_thread().ident, signal.SIGINT),
+            )
             self.timer.daemon = True
             self.timer.start()

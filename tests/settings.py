@@ -57,6 +57,8 @@ if os.environ.get("ATTACHMENTS_TEST_DB") == "postgres":
         "default": {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": _CHILD_DB or "attachments",
+            # One test database per run, so runs side by side never drop each other's.
+            "TEST": {"NAME": f"test_attachments_{os.getpid()}"},
             "USER": os.environ.get("PGUSER", "postgres"),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),

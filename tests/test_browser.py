@@ -57,7 +57,7 @@ def site(settings, live_server) -> str:
     return live_server.url
 
 
-def wait(browser, condition, timeout: float = 30):
+def wait(browser, condition, timeout: float = 60):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(browser, timeout, poll_frequency=0.1).until(condition)

@@ -164,7 +164,7 @@ def test_abandoned_jobs_are_queued_again_counting_the_attempt():
     add(object_id=2)
     dead, alive = queue.claim("dead-worker"), queue.claim("live-worker")
     Job.objects.filter(pk=dead.pk).update(locked_at=timezone.now() - timedelta(minutes=10))
-    ((job, final),) = queue.recover_abandoned(timedelta(minutes=5))
+    ((job, _, final),) = queue.recover_abandoned(timedelta(minutes=5))
     assert (job.pk, final) == (dead.pk, False)
     dead.refresh_from_db()
     assert (dead.locked_by, dead.attempts) == ("", 1)
@@ -178,7 +178,7 @@ def test_abandoned_on_its_last_attempt_fails():
     add(max_attempts=1)
     queue.claim("dead")
     Job.objects.update(locked_at=timezone.now() - timedelta(hours=1))
-    ((_, final),) = queue.recover_abandoned(timedelta(minutes=5))
+    ((_, _, final),) = queue.recover_abandoned(timedelta(minutes=5))
     assert final
     assert Job.objects.get().state == "failed"
 
