@@ -86,3 +86,39 @@ def test_admin_upload_of_a_non_image_is_a_form_error(admin_client):
     assert "not a valid image" in response.content.decode()
     assert Item.objects.count() == 0
     assert Job.objects.count() == 0
+
+
+def test_inline_rows_show_their_previews_and_accept_uploads(admin_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.testapp.models import Gallery, GalleryPhoto
+
+    gallery = Gallery.objects.create(name="Trip")
+    photo = GalleryPhoto(gallery=gallery)
+    photo.image.save("a.png", ContentFile(images.png((120, 90))))
+    url = f"/admin/testapp/gallery/{gallery.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert page.count('class="attachment-preview"') == 1
+    assert "processing.svg" in page
+    assert "attachments/attachments.js" in page
+
+    response = admin_client.post(
+        url,
+        {
+            "name": "Trip",
+            "photos-TOTAL_FORMS": "2",
+            "photos-INITIAL_FORMS": "1",
+            "photos-0-id": str(photo.pk),
+            "photos-0-gallery": str(gallery.pk),
+            "photos-1-gallery": str(gallery.pk),
+            "photos-1-image": SimpleUploadedFile("b.png", images.png((60, 60))),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert gallery.photos.count() == 2
+    assert Job.objects.count() == 2
+    work()
+    assert all(p.image.ready for p in gallery.photos.all())
+    page = admin_client.get(url).content.decode()
+    for p in gallery.photos.all():
+        assert p.image.styles["thumb"].url in page

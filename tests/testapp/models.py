@@ -23,3 +23,14 @@ class Avatar(models.Model):
     image = AttachmentField(
         upload_to="avatars", styles={"icon": "32x32#"}, process_in_background=False
     )
+
+
+class Gallery(models.Model):
+    """A parent whose photos are edited inline in the admin."""
+
+    name = models.CharField(max_length=100)
+
+
+class GalleryPhoto(models.Model):
+    gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="photos")
+    image = AttachmentField(upload_to="galleries", styles={"thumb": "80x80#"}, blank=True)
