@@ -80,6 +80,7 @@ def test_admin_upload_shows_placeholder_then_the_thumbnail_without_reload(
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys("password")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait(browser, lambda b: b.find_elements(By.ID, "user-tools"))  # logged in
     browser.get(f"{site}/admin/demo_site/item/add/")
     browser.find_element(By.NAME, "title").send_keys("Holiday")
     browser.find_element(By.NAME, "image").send_keys(str(photo))
