@@ -147,9 +147,15 @@ def test_public_page_swaps_every_placeholder_in_place(browser, site, start_worke
             for img in b.find_elements(By.CSS_SELECTOR, "li img")
         ),
     )
-    sizes = browser.execute_script(
-        "return [...document.querySelectorAll('li img')]"
-        ".map(i => [i.naturalWidth, i.naturalHeight])"
+    # Swapped; now wait for the browser to have loaded the new images.
+    wait(
+        browser,
+        lambda b: (
+            b.execute_script(
+                "return [...document.querySelectorAll('li img')]"
+                ".map(i => [i.naturalWidth, i.naturalHeight])"
+            )
+            == [[200, 200], [200, 200]]
+        ),
     )
-    assert sizes == [[200, 200], [200, 200]]
     browser.save_screenshot(str(SHOTS / "public-2-ready.png"))
