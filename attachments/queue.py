@@ -142,7 +142,14 @@ def _claim_one(
 
 def complete(job: Job) -> None:
     """Delete a job that has done its work."""
-    Job.objects.filter(pk=job.pk, locked_by=job.locked_by).delete()
+    # One plain statement, one commit: QuerySet.delete() would wrap it in a
+    # transaction of its own (three round trips, an extra disk sync per job).
+    # Job has no relations and no delete signals to honour.
+    connection = connections[router.db_for_write(Job)]
+    qn = connection.ops.quote_name
+    sql = f"DELETE FROM {qn(Job._meta.db_table)} WHERE {qn('id')} = %s AND {qn('locked_by')} = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [job.pk, job.locked_by])
 
 
 def release(job: Job) -> None:
