@@ -40,10 +40,21 @@ _TYPES = {
     "WEBP": (".webp", "image/webp", "WebP"),
 }
 
-# Shrink by whole factors (JPEG DCT scaling, Image.reduce) only down to this many
-# times the target size, then LANCZOS the rest: Pillow's thumbnail() default, and
-# visually the same as a LANCZOS from full size at a fraction of the cost.
-_GAP = 2.0
+# A JPEG is decoded at 1/2, 1/4 or 1/8 size (libjpeg's DCT scaling: each pixel the
+# mean of a block) while that leaves at least this many times the largest resize, and
+# anything still larger is shrunk by a whole factor (Image.reduce, a box filter) down to
+# it; LANCZOS does the rest. On the 45 wallpaper JPEGs of benchmarks/corpus.py, against
+# a full-size decode and LANCZOS: at 1 (just covering the resize) a grey photo's square
+# style strayed further than quality-85 encoding does (by 2.6 dB); at 1.25 every style
+# stayed 5.7 dB under that loss, as at 2, but pixel-sized random detail then strays 2.9
+# grey levels on average (test_render_matches_a_full_size_lanczos allows 2), which takes
+# about 1.85 to hold. So 2 stays, Pillow's thumbnail() default and libvips' too.
+_DRAFT_GAP = 2.0
+_REDUCE_GAP = 2.0
+# Each style's resize() box-reduces again only down to this many times its own size:
+# at 3 instead of 2 the two styles of those photos came 1.6 dB closer to a full-size
+# LANCZOS on average (worst style 45.5 dB instead of 42.4), at the same speed.
+_RESIZE_GAP = 3.0
 # Encoder effort, measured with Pillow 13 (zlib-ng, libwebp 1.6) on a 720x477 photo, a
 # 1310x1191 RGBA screenshot and a 900x277 RGBA picture, best of 9 runs:
 # PNG level 6 took 1.2-2.6x level 4's time for files 0.3-2.8% smaller; level 3 saved
@@ -63,6 +74,7 @@ _UNREADABLE = "The image cannot be read: the file is damaged, incomplete or not 
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 _ORIENTATION = 0x0112
+
 # What a viewer does to the stored pixels to show an EXIF orientation upright.
 _UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -257,25 +269,34 @@ def _decode(
     plans = {style.name: style.geometry.plan(*size) for style in styles}
     # The largest resize of any style, in stored (not upright) orientation.
     need = [max((p.resize[i ^ swap] for p in plans.values()), default=1) for i in (0, 1)]
-    target = (int(need[0] * _GAP), int(need[1] * _GAP))
-    fmt, icc, stored_width = _format(im), im.info.get("icc_profile"), im.width
+    fmt, icc = _format(im), im.info.get("icc_profile")
     with _decoding(_UNREADABLE):
-        # JPEG only: let libjpeg decode at 1/2, 1/4 or 1/8 size, still >= target.
-        drafted = im.draft(None, target)
+        scale = _draft(im, (int(need[0] * _DRAFT_GAP), int(need[1] * _DRAFT_GAP)))
         im.load()
         if im.mode == "CMYK":
             im, icc = _cmyk_to_rgb(im, icc), None
         else:
             im = _normalise(im)
-    scale = stored_width / drafted[1][2] if drafted else 1.0
-    factor = min(im.width // target[0], im.height // target[1])
+    if im.mode in _PREMULTIPLIED:
+        # Before reduce(), which would otherwise convert there and back itself, and
+        # once rather than inside every resize().
+        im = im.convert(_PREMULTIPLIED[im.mode])
+    factor = min(im.width // int(need[0] * _REDUCE_GAP), im.height // int(need[1] * _REDUCE_GAP))
     if factor >= 2:
         im, scale = im.reduce(factor), scale * factor
-    if im.mode in _PREMULTIPLIED:
-        # Once here rather than inside every resize(), which would convert per style.
-        im = im.convert(_PREMULTIPLIED[im.mode])
     im.info = {}  # Resized copies inherit info; no EXIF, XMP or comments may leak out.
     return _Source(im, fmt if fmt in _TYPES else "PNG", orientation, size, scale, icc), plans
+
+
+def _draft(im: Image.Image, target: tuple[int, int]) -> float:
+    """Have libjpeg decode a JPEG at 1/2, 1/4 or 1/8 size, still at least ``target``.
+
+    Returns the scale: original pixels per decoded pixel (1 for other formats).
+    """
+    width = im.width
+    drafted = im.draft(None, target)
+    # From the box, not the new size: at 1/2, 643 pixels are 321.5 decoded, stored in 322.
+    return width / drafted[1][2] if drafted else 1.0
 
 
 def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
@@ -319,7 +340,9 @@ def _resample(source: _Source, plan: Plan) -> Image.Image:
     # ... and in decoded pixels, never past the edge through rounding.
     limits = source.image.size * 2  # (width, height, width, height)
     box = [min(value / source.scale, limit) for value, limit in zip(box, limits, strict=True)]
-    image = source.image.resize(size, Image.Resampling.LANCZOS, box=tuple(box), reducing_gap=_GAP)
+    image = source.image.resize(
+        size, Image.Resampling.LANCZOS, box=tuple(box), reducing_gap=_RESIZE_GAP
+    )
     if source.orientation in _UPRIGHT:
         image = image.transpose(_UPRIGHT[source.orientation])
     return image.convert(_STRAIGHT[image.mode]) if image.mode in _STRAIGHT else image

@@ -442,6 +442,16 @@ def test_render_decodes_at_full_size_when_a_style_needs_it(drafted):
     assert (out["large"].width, out["large"].height) == (500, 375)
 
 
+def test_render_reduces_with_premultiplied_alpha():
+    # As test_render_resamples_with_premultiplied_alpha, past the whole-factor reduce().
+    source = Image.new("RGBA", (640, 480), TRANSPARENT)
+    source.paste((*images.RED, 255), (0, 0, 290, 480))
+    image = decode(render(images.encode(source, "PNG"), s="9x7!")["s"])
+    edge = [image.getpixel((x, 3)) for x in range(9) if 16 < image.getpixel((x, 3))[3] < 240]
+    assert edge
+    assert all(close(p[:3], images.RED, tolerance=10) for p in edge)
+
+
 # render: bad input -----------------------------------------------------------------------
 
 
