@@ -1,0 +1,1 @@
+"""Models, views and settings shared by ``benchmarks/upload.py`` and ``benchmarks/worker.py``."""

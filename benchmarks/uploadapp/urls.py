@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("upload/<str:model>/", views.upload),
+    path("stats/", views.stats),
+]

@@ -1,0 +1,340 @@
+"""Benchmark of the worker end to end: jobs/s of ``process_attachments`` on the photos.
+
+    .venv/bin/python benchmarks/worker.py [--quick] [--jobs N] [--db sqlite|postgres|both]
+
+For each database and for ``--concurrency`` 1 and 2: a fresh database (a SQLite
+file, or a PostgreSQL database of its own at 127.0.0.1:5432 as ``postgres``,
+dropped at the end) and MEDIA_ROOT; ``--jobs`` uploads (default 90, 30 with
+``--quick``) of the corpus's JPEG photos, in turn, saved through
+``AttachmentField`` (``benchmarks/uploadapp``: styles ``100x100>`` and
+``200x200#``), each staging its original and queueing a job; then
+``process_attachments --burst --concurrency N`` (``call_command``) in a fresh
+process. "worker s" is the wall time from the worker's start to the queue drained
+(the command's return), which gives jobs/s and the scaling target; "process s"
+adds Python's and Django's start-up, from launch to exit. Each configuration runs
+three times, alternating, and the fastest run counts: the machine is shared, so
+before each run two spinning processes measure how many cores were free ("cores
+free"), and "cores busy" is the worker's CPU time over its run time. After each
+run every record must be *ready*, every style file present and the queue empty.
+``--relaxed-commit`` repeats it all with commits that do not wait for the disk.
+
+Then the worker's peak RSS (VmHWM) making both styles of an 18 MP JPEG
+(``corpus.big_jpeg``) and of the corpus's largest photo, one at a time
+(concurrency 1) and two at once (concurrency 2).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+# Run as a script this folder comes first on sys.path, where queue.py would shadow
+# the standard library's queue; put the project root there instead.
+for _entry in list(sys.path):
+    if os.path.abspath(_entry or os.curdir) == _HERE:
+        sys.path.remove(_entry)
+sys.path.insert(0, _ROOT)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+SETTINGS = "benchmarks.uploadapp.settings"
+PG = {
+    "host": os.environ.get("PGHOST", "127.0.0.1"),
+    "port": os.environ.get("PGPORT", "5432"),
+    "user": os.environ.get("PGUSER", "postgres"),
+}
+MIN_SCALING = 1.8  # concurrency 2 / concurrency 1, on 2 cores
+MAX_RSS_MB = 150
+
+
+def log(message: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# Child processes ---------------------------------------------------------------------------
+
+
+def fill(count: int, source: str) -> None:
+    """Save ``count`` uploads: the corpus's JPEGs in turn, or the file ``source``."""
+    import django
+
+    django.setup()
+    from django.core.files.base import ContentFile
+
+    from benchmarks import corpus
+    from benchmarks.uploadapp.models import BackgroundUpload
+
+    if source:
+        with open(source, "rb") as f:
+            datas = [f.read()]
+    else:
+        datas = [photo.data for photo in corpus.load(formats=("JPEG",)).photos]
+    for i in range(count):
+        BackgroundUpload().image.save(f"photo-{i}.jpg", ContentFile(datas[i % len(datas)]))
+
+
+def work(concurrency: int) -> None:
+    """Run the worker until the queue is drained; print what it did as JSON."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from attachments.models import Job
+    from benchmarks.uploadapp.models import BackgroundUpload
+
+    start, used = time.perf_counter(), time.process_time()
+    output = _Capture()
+    call_command("process_attachments", burst=True, concurrency=concurrency, stdout=output)
+    seconds, used = time.perf_counter() - start, time.process_time() - used
+    with open("/proc/self/status") as status:
+        peak = int(re.search(r"VmHWM:\s+(\d+)", status.read())[1]) // 1024
+    records = list(BackgroundUpload.objects.all())
+    missing = sum(
+        not record.image.storage.exists(name)
+        for record in records
+        for name in [record.image.name, *(s.name for s in record.image.styles.values())]
+    )
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu": used,
+                "peak_mb": peak,
+                "stats": output.text.strip(),
+                "ready": sum(record.image.ready for record in records),
+                "records": len(records),
+                "missing_files": missing,
+                "jobs_left": Job.objects.count(),
+            }
+        )
+    )
+
+
+class _Capture:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+# The driver --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(kind: str, folder: str, name: str) -> Iterator[dict[str, str]]:
+    """The environment of a fresh database and MEDIA_ROOT, removed afterwards."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+        "UPLOADAPP_DB": kind,
+        "UPLOADAPP_MEDIA_ROOT": os.path.join(folder, name, "media"),
+        "PYTHONPATH": _ROOT,
+    }
+    if kind == "sqlite":
+        os.makedirs(os.path.join(folder, name))
+        env["UPLOADAPP_DB_NAME"] = os.path.join(folder, name, "db.sqlite3")
+    else:
+        env["UPLOADAPP_DB_NAME"] = f"attachments_bench_{name}_{os.getpid()}"
+        _pg(f'CREATE DATABASE "{env["UPLOADAPP_DB_NAME"]}"')
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v0"], env=env, check=True
+        )
+        yield env
+    finally:
+        if kind == "postgres":
+            _pg(f'DROP DATABASE IF EXISTS "{env["UPLOADAPP_DB_NAME"]}" WITH (FORCE)')
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def _pg(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **PG) as conn:
+        conn.execute(statement)
+
+
+def postgres_available() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    try:
+        _pg("SELECT 1")
+    except Exception as exc:  # psycopg missing, server down, auth...
+        return f"{type(exc).__name__}: {exc}".strip()
+    return None
+
+
+_SPIN = """
+import time
+end = time.perf_counter() + 1
+while time.perf_counter() < end:
+    pass
+print(time.process_time())
+"""
+
+
+def free_cores() -> float:
+    """How many cores two CPU-bound processes got over one second: the machine is shared."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    return sum(float(p.communicate()[0]) for p in spinners)
+
+
+def run_once(env: dict[str, str], jobs: int, concurrency: int, source: str = "") -> dict:
+    me = os.path.abspath(__file__)
+    subprocess.run(
+        [sys.executable, me, "--fill", str(jobs), "--source", source], env=env, check=True
+    )
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, me, "--work", str(concurrency)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall"] = time.perf_counter() - start
+    result["ok"] = (
+        result["ready"] == result["records"] == jobs
+        and not result["missing_files"]
+        and not result["jobs_left"]
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="30 jobs, one run each")
+    parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--relaxed-commit",
+        action="store_true",
+        help="commits that do not wait for the disk (SQLite WAL + synchronous=NORMAL, "
+        "PostgreSQL synchronous_commit=off): shows what the database's fsyncs cost",
+    )
+    parser.add_argument("--fill", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--source", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fill is not None:
+        fill(args.fill, args.source)
+        return
+    if args.work is not None:
+        work(args.work)
+        return
+
+    from benchmarks import corpus
+
+    if args.relaxed_commit:
+        os.environ["UPLOADAPP_RELAXED_COMMIT"] = "1"
+    jobs = args.jobs or (30 if args.quick else 90)
+    repeats = 1 if args.quick else 3
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    skipped = {}
+    if "postgres" in kinds and (why := postgres_available()):
+        kinds.remove("postgres")
+        skipped["postgres"] = why
+    photos = corpus.load(formats=("JPEG",))
+    folder = tempfile.mkdtemp(prefix="attachments-bench-worker-")
+    results: dict[tuple[str, int], list[dict]] = {}
+    rss: dict[tuple[str, int, int], dict] = {}
+    try:
+        for kind in kinds:
+            for repeat in range(repeats):
+                for concurrency in (1, 2):
+                    name = f"{kind}{concurrency}r{repeat}"
+                    with database(kind, folder, name) as env:
+                        free = free_cores()
+                        result = run_once(env, jobs, concurrency)
+                        result["free_cores"] = free
+                    results.setdefault((kind, concurrency), []).append(result)
+                    wall, stats = result["wall"], result["stats"]
+                    log(f"{kind}, concurrency {concurrency}: {wall:.2f} s, {stats}")
+        largest = max(photos.photos, key=lambda p: p.size[0] * p.size[1])
+        sources = {
+            "18 MP baseline JPEG (5184x3456, from corpus.big_jpeg)": corpus.big_jpeg(),
+            f"largest photo, {largest.name} ({largest.size[0]}x{largest.size[1]}"
+            f"{', progressive' if corpus._progressive(largest) else ''})": largest.data,
+        }
+        for number, (label, data) in enumerate(sources.items()):
+            path = os.path.join(folder, f"rss{number}.jpg")
+            with open(path, "wb") as f:
+                f.write(data)
+            for concurrency in (1, 2):
+                with database(kinds[0], folder, f"rss{number}c{concurrency}") as env:
+                    result = run_once(env, 2 * concurrency, concurrency, source=path)
+                rss[label, concurrency, len(data)] = result
+                log(f"{label}, concurrency {concurrency}: peak {result['peak_mb']} MB")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    report(photos, jobs, repeats, results, skipped, rss, args.quick, args.relaxed_commit)
+
+
+def report(photos, jobs, repeats, results, skipped, rss, quick, relaxed) -> None:
+    import django
+
+    kind = ("--quick" if quick else "full run") + (", --relaxed-commit" if relaxed else "")
+    print(f"\nWorker end to end ({kind}): {jobs} jobs per run")
+    print(f"Jobs: uploads of {len(photos.photos)} JPEG photos in turn; {photos.describe()}")
+    print(
+        f"Worker: manage.py process_attachments --burst, threads; Django {django.__version__}; "
+        f"{os.cpu_count()} cores; best of {repeats} run(s); load average {os.getloadavg()[0]:.1f}"
+    )
+    for kind, why in skipped.items():
+        print(f"Skipped {kind}: {why}")
+    print()
+    header = f"{'database':10}{'concurrency':>12}{'process s':>10}{'worker s':>9}{'jobs/s':>8}"
+    header += f"{'cores free':>11}{'cores busy':>11}{'worker says':>34}{'checks':>8}"
+    print(header)
+    print("-" * len(header))
+    best = {}
+    for (kind, concurrency), runs in results.items():
+        result = min(runs, key=lambda r: r["seconds"])
+        best[kind, concurrency] = result
+        rate = jobs / result["seconds"]
+        ok = all(r["ok"] for r in runs)
+        print(
+            f"{kind:10}{concurrency:12}{result['wall']:10.2f}{result['seconds']:9.2f}{rate:8.2f}"
+            f"{result['free_cores']:11.2f}{result['cpu'] / result['seconds']:11.2f}"
+            f"{result['stats'].split(',')[0]:>34}{'PASS' if ok else 'MISS':>8}"
+        )
+    print()
+    for kind in dict.fromkeys(k for k, _ in best):
+        one, two = best[kind, 1], best[kind, 2]
+        scaling = one["seconds"] / two["seconds"]
+        print(
+            f"Target: {kind}: jobs/s at concurrency 2 / 1 = {scaling:.2f}x >= {MIN_SCALING} "
+            f"{'PASS' if scaling >= MIN_SCALING else 'MISS'} (with process start-up: "
+            f"{one['wall'] / two['wall']:.2f}x)"
+        )
+    print("Worker peak RSS (VmHWM) making both styles of one image per thread:")
+    for (label, concurrency, size), result in rss.items():
+        peak = result["peak_mb"]
+        print(
+            f"  {label}, {size / 1e6:.1f} MB, concurrency {concurrency}: {peak} MB  <= "
+            f"{MAX_RSS_MB} MB {'PASS' if peak <= MAX_RSS_MB else 'MISS'}"
+            + ("" if result["ok"] else " (checks MISS)")
+        )
+
+
+if __name__ == "__main__":
+    main()
