@@ -382,6 +382,7 @@ class AttachmentField(models.FileField):
             queue=self.queue or conf.QUEUE,
             priority=self.priority,
             max_attempts=self.max_attempts or conf.MAX_ATTEMPTS,
+            new_record=bool(kwargs.get("created")),
         )
         if enqueued.superseded_sources:
             staged = storage.staging_storage()

@@ -37,18 +37,25 @@ def enqueue(
     queue: str = "default",
     priority: int = 0,
     max_attempts: int = 10,
+    new_record: bool = False,
 ) -> Enqueued:
     """Add a job for ``source``, replacing every job of the same record that is not running.
+
+    ``new_record`` says the record was just created, so it has no jobs to replace.
 
     ``previous`` names the versions the new upload replaces; those that older
     jobs of the record were going to replace are carried over, so each is
     deleted once the newest upload is ready, whichever job got to run.
     """
-    with transaction.atomic(using=router.db_for_write(Job)):
-        older = list(Job.objects.for_target(target, object_id).order_by("-id"))
+    # No savepoint inside a caller's transaction: if this fails, so does its save.
+    with transaction.atomic(using=router.db_for_write(Job), savepoint=False):
+        older = (
+            [] if new_record else list(Job.objects.for_target(target, object_id).order_by("-id"))
+        )
         names = [*previous, *(name for job in older for name in job.previous_names)]
         replaced = [job for job in older if not job.locked_by]
-        Job.objects.filter(pk__in=[job.pk for job in replaced], locked_by="").delete()
+        if replaced:
+            Job.objects.filter(pk__in=[job.pk for job in replaced], locked_by="").delete()
         job = Job.objects.create(
             target=target,
             object_id=str(object_id),
