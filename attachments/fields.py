@@ -262,6 +262,11 @@ class AttachmentField(models.FileField):
         return f"{self.model._meta.label_lower}.{self.name}"
 
     @property
+    def queue_name(self) -> str:
+        """The queue this field's jobs go to."""
+        return self.queue or conf.QUEUE
+
+    @property
     def placeholder_url(self) -> str:
         return self.processing_url or conf.PROCESSING_URL or static("attachments/processing.svg")
 
@@ -374,15 +379,33 @@ class AttachmentField(models.FileField):
                 lambda: tasks.send(self, pk, upload.source, upload.previous), using=using
             )
             return
+        self.enqueue(
+            instance.pk,
+            upload.source,
+            upload.previous,
+            new_record=bool(kwargs.get("created")),
+            using=using,
+        )
+
+    def enqueue(
+        self,
+        object_id: object,
+        source: str,
+        previous: tuple[str, ...],
+        *,
+        new_record: bool = False,
+        using: str | None = None,
+    ) -> None:
+        """Queue the job of one upload; the staged originals of jobs it replaces go on commit."""
         enqueued = queue.enqueue(
             target=self.field_id,
-            object_id=instance.pk,
-            source=upload.source,
-            previous=upload.previous,
-            queue=self.queue or conf.QUEUE,
+            object_id=object_id,
+            source=source,
+            previous=previous,
+            queue=self.queue_name,
             priority=self.priority,
             max_attempts=self.max_attempts or conf.MAX_ATTEMPTS,
-            new_record=bool(kwargs.get("created")),
+            new_record=new_record,
         )
         if enqueued.superseded_sources:
             staged = storage.staging_storage()

@@ -193,15 +193,7 @@ def run_after_commit(
             outcome = Outcome.FAILED
         except Exception:
             logger.exception("Processing %s in the request failed; queueing it.", source)
-            queue.enqueue(
-                target=job.target,
-                object_id=job.object_id,
-                source=source,
-                previous=previous,
-                queue=field.queue or conf.QUEUE,
-                priority=field.priority,
-                max_attempts=field.max_attempts or conf.MAX_ATTEMPTS,
-            )
+            field.enqueue(job.object_id, source, previous)
             return
         if (
             outcome in (Outcome.READY, Outcome.FAILED)

@@ -15,7 +15,6 @@ from django.tasks import task
 from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
 
 from . import processing
-from .conf import conf
 from .exceptions import InvalidImage
 from .models import Job
 
@@ -38,6 +37,6 @@ def process_attachment(target: str, object_id: str, source: str, previous: list[
 def send(field: AttachmentField, object_id: object, source: str, previous: tuple[str, ...]) -> None:
     """Send one upload to the project's task backend, in the field's queue."""
     priority = min(max(field.priority, TASK_MIN_PRIORITY), TASK_MAX_PRIORITY)
-    process_attachment.using(queue_name=field.queue or conf.QUEUE, priority=priority).enqueue(
+    process_attachment.using(queue_name=field.queue_name, priority=priority).enqueue(
         field.field_id, str(object_id), source, list(previous)
     )
