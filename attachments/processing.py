@@ -34,6 +34,11 @@ class Outcome(enum.Enum):
     RETRYING = "retrying"
     FAILED = "failed"
 
+    @property
+    def done(self) -> bool:
+        """Nothing is left to do: the job's row is to be deleted."""
+        return self in (Outcome.READY, Outcome.SUPERSEDED)
+
 
 def resolve(target: str) -> AttachmentField:
     """Return the field a job's ``target`` (``app_label.model_name.field``) names."""
@@ -102,14 +107,17 @@ def _clean_up(field: AttachmentField, job: Job) -> None:
 
 
 def run(job: Job) -> Outcome:
-    """Process a claimed job and settle it in the queue: done, retry later, or failed."""
+    """Process a claimed job and record a failure in the queue: retry later, or failed.
+
+    A job that is ``done`` is left for the caller to delete (the worker folds
+    that into its next claim).
+    """
     try:
         outcome = process(job)
     except Exception as exc:
         if _superseded(job):
             # The record moved on while we worked (and may have taken our
             # staged file with it): nothing is lost by dropping the job.
-            queue.complete(job)
             return Outcome.SUPERSEDED
         permanent = isinstance(exc, InvalidImage | ConfigurationError)
         if not queue.fail(job, exc, permanent=permanent):
@@ -117,7 +125,6 @@ def run(job: Job) -> Outcome:
             return Outcome.RETRYING
         mark_failed(job, exc)
         return Outcome.FAILED
-    queue.complete(job)
     return outcome
 
 

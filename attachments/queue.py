@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -86,21 +86,31 @@ def claim(
     *,
     min_priority: int | None = None,
     max_priority: int | None = None,
+    finished: Collection[int] = (),
 ) -> Job | None:
     """Lock the next due job for ``worker_id`` and return it, or None when nothing is due.
 
     ``queues`` are tried strictly in the given order (empty: every queue, by
     priority then age); ``min_priority``/``max_priority`` bound the priorities served.
+
+    ``finished`` are ids of jobs ``worker_id`` has done; they are deleted in the
+    claim's own commit, so a busy worker pays one commit (one disk sync) per
+    job instead of two. If the claim raises, they are not deleted.
     """
     for name in queues or [None]:
-        job = _claim_one(worker_id, name, min_priority, max_priority)
+        job = _claim_one(worker_id, name, min_priority, max_priority, finished)
+        finished = ()
         if job is not None:
             return job
     return None
 
 
 def _claim_one(
-    worker_id: str, queue_name: str | None, min_priority: int | None, max_priority: int | None
+    worker_id: str,
+    queue_name: str | None,
+    min_priority: int | None,
+    max_priority: int | None,
+    finished: Collection[int],
 ) -> Job | None:
     # One statement, so a claim is one round trip and atomic on its own: the
     # inner SELECT finds the next claimable row (through the partial index),
@@ -110,6 +120,7 @@ def _claim_one(
     using = router.db_for_write(Job)
     connection = connections[using]
     qn = connection.ops.quote_name
+    table = qn(Job._meta.db_table)
     columns = [field.column for field in Job._meta.concrete_fields]
     adapt = connection.ops.adapt_datetimefield_value
     now = adapt(timezone.now())
@@ -126,16 +137,28 @@ def _claim_one(
     lock = (
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
-    table = qn(Job._meta.db_table)
     sql = (
         f"UPDATE {table} SET {qn('locked_by')} = %s, {qn('locked_at')} = %s "
         f"WHERE {qn('id')} = (SELECT {qn('id')} FROM {table} WHERE {' AND '.join(where)} "
         f"ORDER BY {qn('priority')} DESC, {qn('run_at')}, {qn('id')} LIMIT 1{lock}) "
         f"RETURNING {', '.join(qn(column) for column in columns)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [worker_id, now, *params])
-        row = cursor.fetchone()
+    params = [worker_id, now, *params]
+    if not finished:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    elif connection.vendor == "postgresql":
+        # A data-modifying WITH runs once, whatever the UPDATE finds: still one statement.
+        delete, delete_params = _delete_finished(connection, worker_id, finished)
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH finished AS ({delete}) {sql}", [*delete_params, *params])
+            row = cursor.fetchone()
+    else:
+        with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+            cursor.execute(*_delete_finished(connection, worker_id, finished))
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
     if row is None:
         return None
     converters = connection.ops.get_db_converters
@@ -147,16 +170,25 @@ def _claim_one(
     return Job.from_db(using, [field.attname for field in Job._meta.concrete_fields], values)
 
 
-def complete(job: Job) -> None:
-    """Delete a job that has done its work."""
-    # One plain statement, one commit: QuerySet.delete() would wrap it in a
-    # transaction of its own (three round trips, an extra disk sync per job).
-    # Job has no relations and no delete signals to honour.
+def complete(worker_id: str, job_ids: Collection[int]) -> None:
+    """Delete jobs that ``worker_id`` has done; a busy worker passes them to ``claim``."""
     connection = connections[router.db_for_write(Job)]
-    qn = connection.ops.quote_name
-    sql = f"DELETE FROM {qn(Job._meta.db_table)} WHERE {qn('id')} = %s AND {qn('locked_by')} = %s"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [job.pk, job.locked_by])
+        cursor.execute(*_delete_finished(connection, worker_id, job_ids))
+
+
+def _delete_finished(connection, worker_id: str, job_ids: Collection[int]) -> tuple[str, list]:
+    # One plain statement: QuerySet.delete() would wrap it in a transaction of
+    # its own (three round trips, an extra disk sync). Job has no relations and
+    # no delete signals to honour. Only rows still locked by this worker: a job
+    # taken over after a lost heartbeat is not ours to delete.
+    qn = connection.ops.quote_name
+    placeholders = ", ".join(["%s"] * len(job_ids))
+    sql = (
+        f"DELETE FROM {qn(Job._meta.db_table)} "
+        f"WHERE {qn('id')} IN ({placeholders}) AND {qn('locked_by')} = %s"
+    )
+    return sql, [*job_ids, worker_id]
 
 
 def release(job: Job) -> None:

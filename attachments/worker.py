@@ -97,6 +97,8 @@ class Worker:
         self._stopping = threading.Event()
         self._running: dict[int, tuple[Job, float]] = {}  # job id -> (job, started)
         self._changed = threading.Condition()  # notified whenever a job ends
+        # Ids of done jobs whose rows the next claim deletes (guarded by _changed).
+        self._done: list[int] = []
         self._inbox: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
         self._next_housekeeping = self._next_stats = time.monotonic()
         self._drained = False  # a burst found nothing more to do
@@ -134,6 +136,7 @@ class Worker:
             self._stopping.set()
             for job, _ in list(self._running.values()):
                 queue.release(job)  # only jobs still running after the timeout remain
+            self._complete_done()
             self._finished.set()
             for _ in threads:
                 self._inbox.put(None)
@@ -179,12 +182,17 @@ class Worker:
                     timeout=self.poll_interval,
                 )
             return
+        with self._changed:
+            done = list(self._done)
         job = queue.claim(
             self.id,
             self.queues.order(),
             min_priority=self.min_priority,
             max_priority=self.max_priority,
+            finished=done,
         )
+        with self._changed:
+            del self._done[: len(done)]  # only this thread removes; others append
         if job is not None:
             self._start(job)
         elif self.burst and not self._running:
@@ -210,6 +218,7 @@ class Worker:
 
     def _execute(self, job: Job) -> None:
         started = time.monotonic()
+        outcome = None
         try:
             outcome = self._run_job(job)
         except Exception:
@@ -227,6 +236,8 @@ class Worker:
             raise
         finally:
             with self._changed:
+                if outcome is not None and outcome.done:
+                    self._done.append(job.pk)
                 self._running.pop(job.pk, None)
                 self._changed.notify_all()
         self.stats.record(outcome)
@@ -251,6 +262,18 @@ class Worker:
         if self._running:
             self.forced = True
             logger.warning("Handing %s unfinished job(s) back to the queue.", len(self._running))
+
+    def _complete_done(self) -> None:
+        """Delete the rows of done jobs that no claim has taken along."""
+        if not self._done:
+            return
+        try:
+            _refresh_connections()
+            queue.complete(self.id, self._done)
+        except DatabaseError:
+            # Their locks expire and they run again, which finds them done.
+            logger.warning("Could not delete %s done job(s).", len(self._done), exc_info=True)
+        self._done.clear()
 
     def _heartbeat(self) -> None:
         interval = conf.HEARTBEAT_INTERVAL

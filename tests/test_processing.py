@@ -25,6 +25,15 @@ def run_next() -> processing.Outcome:
     return processing.run(queue.claim("test-worker"))
 
 
+@pytest.mark.parametrize(
+    ("outcome", "done"),
+    [("READY", True), ("SUPERSEDED", True), ("RETRYING", False), ("FAILED", False)],
+)
+def test_only_published_or_moot_jobs_are_done(outcome, done):
+    # The worker deletes the rows of done jobs; the others keep their error.
+    assert processing.Outcome[outcome].done is done
+
+
 def test_success_sends_processed_signal():
     received = []
     attachment_processed.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t")
@@ -83,7 +92,6 @@ def test_storage_outage_retries_and_keeps_the_placeholder(monkeypatch):
     assert run_next() is processing.Outcome.READY
     item.refresh_from_db()
     assert item.image.ready
-    assert Job.objects.count() == 0
 
 
 def test_last_attempt_marks_the_record_failed(monkeypatch):
@@ -105,7 +113,6 @@ def test_error_after_the_record_moved_on_is_a_no_op(monkeypatch):
 
     monkeypatch.setattr(processing.imaging, "render", replaced_meanwhile)
     assert run_next() is processing.Outcome.SUPERSEDED
-    assert Job.objects.count() == 0
 
 
 def test_record_deleted_while_its_job_runs():
@@ -114,7 +121,6 @@ def test_record_deleted_while_its_job_runs():
     Item.objects.filter(pk=item.pk).delete()
     assert processing.run(job) is processing.Outcome.SUPERSEDED
     assert not storage.staging_storage().exists(item.image.name)
-    assert Job.objects.count() == 0
 
 
 def test_job_for_an_unknown_field_fails_permanently():
@@ -160,7 +166,6 @@ def test_job_of_a_worker_killed_after_publishing_finishes_without_failing_the_re
     assert run_next() is processing.Outcome.READY
     item.refresh_from_db()
     assert item.image.ready
-    assert Job.objects.count() == 0
 
 
 def test_a_late_final_failure_never_marks_a_published_record_failed():
@@ -176,7 +181,7 @@ def test_retry_of_a_job_that_is_gone_leaves_the_record_alone():
     item = upload()
     job = queue.claim("w")
     processing.process(job)
-    queue.complete(job)
+    queue.complete("w", [job.pk])
     assert processing.retry(job) is False
     item.refresh_from_db()
     assert item.image.ready

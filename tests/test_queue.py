@@ -65,10 +65,32 @@ def test_claim_serves_only_the_queues_asked_for():
     assert queue.claim("w", ["images"]) is None
 
 
-def test_complete_deletes_the_job():
-    add()
-    queue.complete(queue.claim("w"))
-    assert Job.objects.count() == 0
+def test_complete_deletes_only_the_workers_own_jobs():
+    add(object_id=1)
+    add(object_id=2)
+    mine, theirs = queue.claim("w1"), queue.claim("w2")
+    queue.complete("w1", [mine.pk, theirs.pk])
+    assert list(Job.objects.all()) == [theirs]
+
+
+def test_claim_deletes_the_jobs_the_worker_finished():
+    first, second = add(object_id=1), add(object_id=2)
+    assert queue.claim("w") == first
+    assert queue.claim("w", finished=[first.pk]) == second
+    assert list(Job.objects.all()) == [second]
+    # Also when nothing more is due, and never a job another worker holds.
+    third = add(object_id=3)
+    assert queue.claim("other") == third
+    assert queue.claim("w", finished=[second.pk, third.pk]) is None
+    assert list(Job.objects.all()) == [third]
+
+
+def test_claim_deletes_finished_jobs_when_the_first_queue_is_empty():
+    done = add(object_id=1, queue="b")
+    assert queue.claim("w", ["b"]) == done
+    waiting = add(object_id=2, queue="b")
+    assert queue.claim("w", ["a", "b"], finished=[done.pk]) == waiting
+    assert list(Job.objects.all()) == [waiting]
 
 
 def test_fail_schedules_a_retry_with_backoff_then_gives_up():

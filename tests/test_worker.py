@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from attachments import processing
+from attachments import processing, queue
 from attachments.models import Job
 from attachments.worker import Stats, Worker
 from demo_site.models import Item
@@ -127,4 +127,47 @@ def test_housekeeping_prunes_old_failures_when_asked(settings):
     assert Job.objects.count() == 1
     settings.ATTACHMENTS = {"KEEP_FAILED_DAYS": 7}
     Worker(burst=True).run()
+    assert Job.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_each_claim_deletes_the_job_done_before_it(monkeypatch):
+    upload(3)
+    claims: list[list[int]] = []
+    real_claim = queue.claim
+
+    def recording_claim(*args, finished=(), **kwargs):
+        claims.append(list(finished))
+        return real_claim(*args, finished=finished, **kwargs)
+
+    monkeypatch.setattr(queue, "claim", recording_claim)
+    monkeypatch.setattr(queue, "complete", lambda *a: pytest.fail("a separate commit per job"))
+    ids = list(Job.objects.order_by("id").values_list("id", flat=True))
+    assert Worker(burst=True).run().processed == 3
+    # One statement per job claims it and deletes the one before; the last
+    # (empty) claim deletes the last job.
+    assert claims == [[], ids[:1], ids[1:2], ids[2:]]
+    assert Job.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_jobs_failing_or_retrying_are_kept():
+    item = Item(title="bad")
+    item.image.save("x.jpg", ContentFile(images.truncated(images.jpeg((200, 200)), keep=0.3)))
+    Worker(burst=True).run()
+    assert Job.objects.get().state == "failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stopping_deletes_done_jobs_no_claim_took_along():
+    upload(2)
+
+    def run_then_stop(job):
+        outcome = processing.run(job)
+        if Item.objects.filter(image_state="ready").count() == 2:
+            worker.stop()
+        return outcome
+
+    worker = Worker(concurrency=2, run=run_then_stop)
+    assert worker.run().processed == 2
     assert Job.objects.count() == 0
