@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from attachments import queue
@@ -71,6 +72,19 @@ def test_complete_deletes_only_the_workers_own_jobs():
     mine, theirs = queue.claim("w1"), queue.claim("w2")
     queue.complete("w1", [mine.pk, theirs.pk])
     assert list(Job.objects.all()) == [theirs]
+
+
+def test_a_claim_in_a_callers_transaction_leaves_its_commit_synchronous():
+    # A worker's own claims commit asynchronously (safe: a lost claim only runs
+    # a job again); a caller's transaction must keep its durability.
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    add()
+    with transaction.atomic():
+        assert queue.claim("w") is not None
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)
 
 
 def test_claim_deletes_the_jobs_the_worker_finished():
