@@ -9,7 +9,7 @@ the field's storage). Reading the state therefore costs no query.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,11 @@ class StyleFiles(Mapping[str, StyleFile]):
 class _Upload:
     source: str
     previous: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Removal:
+    name: str  # the version the database held when the field was emptied
 
 
 class AttachmentFieldFile(FieldFile):
@@ -154,16 +159,18 @@ class AttachmentFieldFile(FieldFile):
     save.alters_data = True
 
     def delete(self, save: bool = True) -> None:
-        """Delete every file of this attachment and empty the field."""
+        """Empty the field; its files are deleted once the record's save commits.
+
+        Until then (and for good if the record is never saved, or its
+        transaction rolls back) the record keeps pointing at files that exist.
+        """
         if not self.name:
             return
         if hasattr(self, "_file"):
             self.close()
             del self.file
-        self.field.delete_files(self.name, self.state)
         self.name = None
         setattr(self.instance, self.field.attname, self.name)
-        setattr(self.instance, self.field.state_attname, "")
         self._committed = False
         if save:
             self.instance.save()
@@ -352,12 +359,34 @@ class AttachmentField(models.FileField):
             rows = rows.select_for_update()
         return rows.filter(pk=instance.pk).values_list(self.attname, flat=True).first() or ""
 
-    def delete_files(self, name: str, state: str) -> None:
-        """Delete what one version occupies: published files, or the staged original."""
-        if state == READY:
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        file = super().pre_save(model_instance, add)
+        if not file and getattr(model_instance, self.state_attname):
+            # Emptied since it was loaded (a form's "clear" box, delete(), or
+            # assigning None): the state still tells. What the database holds
+            # now is what this save removes.
+            setattr(model_instance, self.state_attname, "")
+            if not add:
+                removal = _Removal(self.current_name(model_instance))
+                model_instance.__dict__.setdefault(_PENDING, {})[self.name] = removal
+        return file
+
+    def delete_versions(self, names: Iterable[str]) -> None:
+        """Delete every file the versions ``names`` may occupy, staged or published.
+
+        Whatever state the record showed, a worker may have moved a version on
+        since, so both places are cleared; names are unique, so nothing else
+        is touched.
+        """
+        staged = storage.staging_storage()
+        for name in names:
+            storage.delete_all(staged, [name])
             storage.delete_all(self.storage, storage.version_names(name, self.styles.values()))
-        else:
-            storage.delete_all(storage.staging_storage(), [name])
+
+    def _forget(self, object_id: object, name: str, using: str) -> None:
+        """Drop the record's waiting jobs; on commit, delete ``name`` and every one they name."""
+        names = dict.fromkeys([name, *queue.discard_target(self.field_id, object_id)])
+        transaction.on_commit(lambda: self.delete_versions(names), using=using)
 
     def _after_save(
         self, sender: type[models.Model], instance: models.Model, **kwargs: Any
@@ -366,6 +395,10 @@ class AttachmentField(models.FileField):
         if upload is None:
             return
         using = kwargs.get("using") or router.db_for_write(sender)
+        if isinstance(upload, _Removal):
+            if upload.name:
+                self._forget(instance.pk, upload.name, using)
+            return
         from .processing import run_after_commit
 
         if not self.process_in_background or conf.BACKEND == "immediate":
@@ -417,9 +450,5 @@ class AttachmentField(models.FileField):
         self, sender: type[models.Model], instance: models.Model, **kwargs: Any
     ) -> None:
         file = getattr(instance, self.attname)
-        if not file:
-            return
-        name, state = file.name, file.state
-        using = kwargs.get("using") or router.db_for_write(sender)
-        queue.discard_target(self.field_id, instance.pk)
-        transaction.on_commit(lambda: self.delete_files(name, state), using=using)
+        if file:
+            self._forget(instance.pk, file.name, kwargs.get("using") or router.db_for_write(sender))

@@ -301,7 +301,14 @@ def prune_failed(older_than: timedelta) -> int:
     return deleted
 
 
-def discard_target(target: str, object_id: object) -> int:
-    """Delete the jobs of a record that are not running; a running one finds it gone."""
-    deleted, _ = Job.objects.for_target(target, object_id).filter(locked_by="").delete()
-    return deleted
+def discard_target(target: str, object_id: object) -> list[str]:
+    """Delete the jobs of a record that are not running; a running one finds it gone.
+
+    Returns every version the record's jobs name, running ones included: the
+    uploads they were to publish and the versions they were to replace. Once
+    the record is deleted or emptied, nothing else would delete those files.
+    """
+    with transaction.atomic(using=router.db_for_write(Job), savepoint=False):
+        jobs = list(Job.objects.for_target(target, object_id))
+        Job.objects.filter(pk__in=[job.pk for job in jobs], locked_by="").delete()
+    return list(dict.fromkeys(name for job in jobs for name in (job.source, *job.previous_names)))

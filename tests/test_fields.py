@@ -265,16 +265,72 @@ def test_immediate_backend_setting_processes_every_field(
     assert Job.objects.count() == 0
 
 
-def test_delete_removes_files_and_empties_the_field():
+def published_names(item: Item) -> list[str]:
+    return [item.image.name, *(style.name for style in item.image.styles.values())]
+
+
+def test_delete_removes_files_and_empties_the_field(django_capture_on_commit_callbacks):
     item = upload()
     work()
     item.refresh_from_db()
-    names = [item.image.name, item.image.styles["thumb"].name]
-    item.image.delete()
+    names = published_names(item)
+    with django_capture_on_commit_callbacks(execute=True):
+        item.image.delete()
     item.refresh_from_db()
     assert not item.image
     assert item.image.state == ""
     assert not any(item.image.storage.exists(name) for name in names)
+
+
+def test_delete_without_save_keeps_the_files_the_record_points_at():
+    item = upload()
+    work()
+    item.refresh_from_db()
+    names = published_names(item)
+    item.image.delete(save=False)
+    assert Item.objects.get(pk=item.pk).image.name == names[0]
+    assert all(item.image.storage.exists(name) for name in names)
+
+
+@pytest.mark.parametrize("how", ["form", "none"])
+def test_clearing_the_field_deletes_its_files_on_commit(how, django_capture_on_commit_callbacks):
+    item = upload()
+    work()
+    item.refresh_from_db()
+    names = published_names(item)
+    with django_capture_on_commit_callbacks() as callbacks:
+        if how == "form":
+            form = ItemForm({"title": "x", "image-clear": "on"}, instance=item)
+            assert form.is_valid(), form.errors
+            form.save()
+        else:
+            item.image = None
+            item.save()
+        # Until the save commits, the files the database still names stay.
+        assert all(item.image.storage.exists(name) for name in names)
+    for callback in callbacks:
+        callback()
+    item.refresh_from_db()
+    assert (item.image.name, item.image.state) == ("", "")
+    assert not any(item.image.storage.exists(name) for name in names)
+
+
+def test_clearing_while_a_new_upload_waits_deletes_both_versions(
+    django_capture_on_commit_callbacks,
+):
+    item = upload()
+    work()
+    item.refresh_from_db()
+    old = published_names(item)
+    item.image.save("new.jpg", ContentFile(images.jpeg((64, 48))))
+    waiting = item.image.name
+    with django_capture_on_commit_callbacks(execute=True):
+        item.image = None
+        item.save()
+    # The waiting job would have deleted the old version once the new one was ready.
+    assert Job.objects.count() == 0
+    assert not staging_storage().exists(waiting)
+    assert not any(item.image.storage.exists(name) for name in old)
 
 
 def test_deconstruct_emits_only_non_default_options():

@@ -155,12 +155,13 @@ def test_backoff_grows_like_sidekiq(attempts):
     assert attempts**4 + 15 <= delay <= attempts**4 + 15 + 10 * (attempts + 1)
 
 
-def test_discard_target_keeps_running_jobs():
-    add(source="a.jpg")
+def test_discard_target_keeps_running_jobs_and_names_every_version():
+    add(source="a.jpg", previous=["old.jpg"])
     queue.claim("w")
-    add(object_id=1, source="b.jpg")
-    assert queue.discard_target("demo_site.item.image", 1) == 1
+    add(object_id=1, source="b.jpg", previous=["a.jpg"])
+    names = queue.discard_target("demo_site.item.image", 1)
     assert Job.objects.get().source == "a.jpg"
+    assert sorted(names) == ["a.jpg", "b.jpg", "old.jpg"]
 
 
 def test_claim_tries_queues_strictly_in_order():
