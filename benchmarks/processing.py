@@ -33,40 +33,35 @@ image in a fresh process, and whether two threads render twice as fast as one
 
 from __future__ import annotations
 
+import _script  # first of all: it fixes sys.path
+
+# isort: split
 import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(_HERE)
-# Run as a script this folder comes first on sys.path, where queue.py would shadow
-# the standard library's queue; put the project root there instead.
-for _entry in list(sys.path):
-    if os.path.abspath(_entry or os.curdir) == _HERE:
-        sys.path.remove(_entry)
-sys.path.insert(0, _ROOT)
 os.environ.setdefault("VIPS_CONCURRENCY", "1")  # before pyvips loads libvips
 
-import argparse  # noqa: E402
-import io  # noqa: E402
-import math  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import textwrap  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import io
+import math
+import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from PIL import Image, ImageChops, ImageOps, ImageStat, features  # noqa: E402
+from PIL import Image, ImageChops, ImageOps, ImageStat, features
 
-from attachments import imaging  # noqa: E402
-from attachments.styles import parse_styles  # noqa: E402
-from benchmarks import corpus as corpus_module  # noqa: E402
-from benchmarks.corpus import Photo  # noqa: E402
+from attachments import imaging
+from attachments.styles import parse_styles
+from benchmarks import corpus as corpus_module
+from benchmarks.corpus import Photo
 
 try:
     import pyvips  # type: ignore[import-not-found]
@@ -360,7 +355,7 @@ def peak_rss(data: bytes, folder: Path) -> tuple[int, int]:
     path = folder / "rss-input"
     path.write_bytes(data)
     result = subprocess.run(
-        [sys.executable, "-c", _RSS_SCRIPT, _ROOT, str(path)],
+        [sys.executable, "-c", _RSS_SCRIPT, _script.ROOT, str(path)],
         capture_output=True,
         text=True,
         check=True,

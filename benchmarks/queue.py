@@ -39,36 +39,27 @@ a run stops by itself. ``--conn-max-age`` and ``--relaxed-commit`` are what-ifs
 
 from __future__ import annotations
 
+import _script  # first of all: it fixes sys.path
+
+# isort: split
+import argparse
+import contextlib
+import json
+import multiprocessing
 import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
 import sys
-
-# Run as a script, this file's folder comes first on sys.path and this module,
-# named "queue", would shadow the standard library's queue for everybody
-# (multiprocessing and attachments.worker import it). Put the project root
-# there instead.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(_HERE)
-for _entry in list(sys.path):
-    if os.path.abspath(_entry or os.curdir) == _HERE:
-        sys.path.remove(_entry)
-sys.path.insert(0, _ROOT)
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import multiprocessing  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import textwrap  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from typing import Any  # noqa: E402
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 SETTINGS = "benchmarks.settings"
 PG_PARAMS = {
@@ -837,7 +828,7 @@ def run_driver(db: str, args: argparse.Namespace, timeout: float) -> dict[str, A
                 command.append("--quick")
             # Own session, so that on timeout the driver and its workers go together.
             proc = subprocess.Popen(
-                command, env={**os.environ, **env}, cwd=_ROOT, start_new_session=True
+                command, env={**os.environ, **env}, cwd=_script.ROOT, start_new_session=True
             )
             try:
                 proc.wait(timeout)
@@ -866,7 +857,7 @@ def code_version() -> str:
     import hashlib
 
     # The modules a no-op job goes through, and the table's migrations.
-    app = os.path.join(_ROOT, "attachments")
+    app = os.path.join(_script.ROOT, "attachments")
     names = ["conf", "models", "processing", "queue", "routing", "stats", "wakeup", "worker"]
     paths = [os.path.join(app, f"{name}.py") for name in names]
     migrations = os.path.join(app, "migrations")
@@ -879,13 +870,13 @@ def code_version() -> str:
                 digest.update(os.path.basename(path).encode() + f.read())
     try:
         head = subprocess.run(
-            ["git", "-C", _ROOT, "rev-parse", "--short", "HEAD"],
+            ["git", "-C", _script.ROOT, "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             timeout=10,
         ).stdout.strip()
         changed = subprocess.run(
-            ["git", "-C", _ROOT, "status", "--porcelain", "--", "attachments"],
+            ["git", "-C", _script.ROOT, "status", "--porcelain", "--", "attachments"],
             capture_output=True,
             text=True,
             timeout=10,

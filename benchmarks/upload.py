@@ -28,33 +28,26 @@ ready.
 
 from __future__ import annotations
 
+import _script  # first of all: it fixes sys.path
+
+# isort: split
+import argparse
+import http.client
+import io
+import json
 import os
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(_HERE)
-# Run as a script this folder comes first on sys.path, where queue.py would shadow
-# the standard library's queue; put the project root there instead.
-for _entry in list(sys.path):
-    if os.path.abspath(_entry or os.curdir) == _HERE:
-        sys.path.remove(_entry)
-sys.path.insert(0, _ROOT)
+from PIL import Image
 
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-
-from PIL import Image  # noqa: E402
-
-from benchmarks import corpus  # noqa: E402
+from benchmarks import corpus
 
 SETTINGS = "benchmarks.uploadapp.settings"
 MAX_RATIO = 1.2  # background upload p50 / plain FileField upload p50
@@ -206,7 +199,7 @@ def run(endpoints: list[Endpoint], requests: int, atomic: str) -> dict:
         "UPLOADAPP_DB_NAME": os.path.join(folder, "db.sqlite3"),
         "UPLOADAPP_MEDIA_ROOT": os.path.join(folder, "media"),
         "UPLOADAPP_ATOMIC_REQUESTS": atomic,
-        "PYTHONPATH": _ROOT,
+        "PYTHONPATH": _script.ROOT,
     }
     server = None
     try:

@@ -25,27 +25,20 @@ Then the worker's peak RSS (VmHWM) making both styles of an 18 MP JPEG
 
 from __future__ import annotations
 
+import _script  # first of all: it fixes sys.path
+
+# isort: split
+import argparse
+import contextlib
+import json
 import os
+import re
+import shutil
+import subprocess
 import sys
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(_HERE)
-# Run as a script this folder comes first on sys.path, where queue.py would shadow
-# the standard library's queue; put the project root there instead.
-for _entry in list(sys.path):
-    if os.path.abspath(_entry or os.curdir) == _HERE:
-        sys.path.remove(_entry)
-sys.path.insert(0, _ROOT)
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+import tempfile
+import time
+from collections.abc import Iterator
 
 SETTINGS = "benchmarks.uploadapp.settings"
 PG = {
@@ -143,7 +136,7 @@ def database(kind: str, folder: str, name: str) -> Iterator[dict[str, str]]:
         "DJANGO_SETTINGS_MODULE": SETTINGS,
         "UPLOADAPP_DB": kind,
         "UPLOADAPP_MEDIA_ROOT": os.path.join(folder, name, "media"),
-        "PYTHONPATH": _ROOT,
+        "PYTHONPATH": _script.ROOT,
     }
     if kind == "sqlite":
         os.makedirs(os.path.join(folder, name))
