@@ -82,6 +82,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="attachments.E107",
             )
         )
+    budget = conf.MEMORY_BUDGET
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
+    ):
+        errors.append(
+            checks.Error(
+                f"ATTACHMENTS['MEMORY_BUDGET'] must be None or a number of bytes, not {budget!r}.",
+                id="attachments.E109",
+            )
+        )
     keep = conf.KEEP_FAILED_DAYS
     if keep is not None and (
         isinstance(keep, bool) or not isinstance(keep, int | float) or keep < 0

@@ -27,6 +27,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PIXELS": 50_000_000,
     # Pillow formats accepted as uploads.
     "FORMATS": ("JPEG", "PNG", "GIF", "WEBP"),
+    # Bytes of decoded image a worker's threads may hold at once (each image's
+    # share is estimated from its header); an image needing more runs alone.
+    # None: no limit. The default keeps a worker near 150 MB in all.
+    "MEMORY_BUDGET": 96 * 1024 * 1024,
     "JPEG_QUALITY": 85,
     "WEBP_QUALITY": 80,
     # Queue defaults; a field's queue= and max_attempts= override them.

@@ -23,6 +23,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from .exceptions import ImageTooLarge, InvalidImage
 from .geometry import Plan
+from .memory import MemoryBudget
 from .styles import Style
 
 __all__ = ["DEFAULT_FORMATS", "ImageInfo", "Rendition", "probe", "render"]
@@ -74,6 +75,7 @@ _UNREADABLE = "The image cannot be read: the file is damaged, incomplete or not 
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 _ORIENTATION = 0x0112
+_UNLIMITED = MemoryBudget(None)
 
 # What a viewer does to the stored pixels to show an EXIF orientation upright.
 _UPRIGHT = {
@@ -179,6 +181,7 @@ def render(
     max_pixels: int,
     jpeg_quality: int = 85,
     webp_quality: int = 80,
+    budget: MemoryBudget = _UNLIMITED,
 ) -> dict[str, Rendition]:
     """Decode ``fp`` once and return every style's encoded file, by style name.
 
@@ -187,19 +190,25 @@ def render(
     a timeout, a storage backend's own exceptions) are left to propagate so the
     caller can retry them. Any format Pillow reads is accepted except EPS: the
     format was vetted by ``probe`` at upload.
+
+    The pixels are held within ``budget``: once the header tells how much
+    memory they will take, the decode waits until that fits.
     """
+    qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality}
     try:
-        source, plans = _decode(fp, styles, max_pixels)
+        header = _open(fp, styles, max_pixels)
+        with budget.hold(header.footprint):
+            source = _decode(header)
+            fp.seek(0)
+            renditions = {}
+            for style in styles:
+                image = _resample(source, header.plans[style.name])
+                fmt = style.format or source.format
+                quality = style.quality or qualities.get(fmt)
+                data = _encode(image, fmt, quality, source.icc)
+                renditions[style.name] = Rendition(style.name, data, fmt, *image.size)
     finally:
         fp.seek(0)
-    qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality}
-    renditions = {}
-    for style in styles:
-        image = _resample(source, plans[style.name])
-        fmt = style.format or source.format
-        quality = style.quality or qualities.get(fmt)
-        data = _encode(image, fmt, quality, source.icc)
-        renditions[style.name] = Rendition(style.name, data, fmt, *image.size)
     return renditions
 
 
@@ -258,20 +267,66 @@ def _upright_size(im: Image.Image, orientation: int, max_pixels: int) -> tuple[i
     return (height, width) if _TO_STORED[orientation][0] else (width, height)
 
 
-def _decode(
-    fp: BinaryIO, styles: Sequence[Style], max_pixels: int
-) -> tuple[_Source, dict[str, Plan]]:
+@dataclass
+class _Header:
+    """An opened image, nothing decoded yet, with what rendering it takes."""
+
+    image: Image.Image  # drafted: a JPEG already set to decode at a DCT scale
+    format: str
+    icc: bytes | None
+    orientation: int
+    size: tuple[int, int]  # original, upright
+    plans: dict[str, Plan]
+    need: list[int]  # the largest resize of any style, in stored orientation
+    scale: float  # original pixels per decoded pixel
+    footprint: int  # bytes the pixels will take at most while rendering
+
+
+def _open(fp: BinaryIO, styles: Sequence[Style], max_pixels: int) -> _Header:
     with _decoding(_UNREADABLE):
         im = Image.open(fp, formats=_readable())
         orientation = _orientation(im)
         size = _upright_size(im, orientation, max_pixels)
     swap = _TO_STORED[orientation][0]
     plans = {style.name: style.geometry.plan(*size) for style in styles}
-    # The largest resize of any style, in stored (not upright) orientation.
     need = [max((p.resize[i ^ swap] for p in plans.values()), default=1) for i in (0, 1)]
-    fmt, icc = _format(im), im.info.get("icc_profile")
+    full = im.size
     with _decoding(_UNREADABLE):
         scale = _draft(im, (int(need[0] * _DRAFT_GAP), int(need[1] * _DRAFT_GAP)))
+    return _Header(
+        im,
+        _format(im),
+        im.info.get("icc_profile"),
+        orientation,
+        size,
+        plans,
+        need,
+        scale,
+        _footprint(im, full),
+    )
+
+
+def _footprint(im: Image.Image, full: tuple[int, int]) -> int:
+    """Bytes the pixels of ``im`` (drafted, ``full`` as stored) take at most while rendering.
+
+    Decoded, a pixel takes up to 4 bytes (Pillow pads 3 channels to 4), and a
+    converted copy may live beside the decode. A progressive JPEG also makes
+    libjpeg keep every DCT coefficient of the whole image, 2 bytes each, until
+    its last scan, at whatever scale it decodes: 3 bytes per pixel in 4:2:0.
+    """
+    footprint = 2 * 4 * im.width * im.height
+    layers = getattr(im, "layer", None)  # JPEG components: (id, h, v, table)
+    if im.info.get("progressive") and layers:
+        h_max = max(layer[1] for layer in layers)
+        v_max = max(layer[2] for layer in layers)
+        per_pixel = sum(layer[1] * layer[2] for layer in layers) / (h_max * v_max)
+        footprint += int(2 * per_pixel * full[0] * full[1])
+    return footprint
+
+
+def _decode(header: _Header) -> _Source:
+    im, icc, scale, need = header.image, header.icc, header.scale, header.need
+    with _decoding(_UNREADABLE):
         im.load()
         if im.mode == "CMYK":
             im, icc = _cmyk_to_rgb(im, icc), None
@@ -285,7 +340,8 @@ def _decode(
     if factor >= 2:
         im, scale = im.reduce(factor), scale * factor
     im.info = {}  # Resized copies inherit info; no EXIF, XMP or comments may leak out.
-    return _Source(im, fmt if fmt in _TYPES else "PNG", orientation, size, scale, icc), plans
+    fmt = header.format if header.format in _TYPES else "PNG"
+    return _Source(im, fmt, header.orientation, header.size, scale, icc)
 
 
 def _draft(im: Image.Image, target: tuple[int, int]) -> float:

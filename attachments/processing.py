@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from django.apps import apps
 from django.db import models, router, transaction
 
-from . import imaging, queue, storage
+from . import imaging, memory, queue, storage
 from .conf import conf
 from .exceptions import ConfigurationError, InvalidImage
 from .models import Job
@@ -82,6 +82,7 @@ def process(job: Job) -> Outcome:
             max_pixels=conf.MAX_PIXELS,
             jpeg_quality=conf.JPEG_QUALITY,
             webp_quality=conf.WEBP_QUALITY,
+            budget=memory.shared(conf.MEMORY_BUDGET),
         )
         original.seek(0)
         storage.put(field.storage, job.source, original)

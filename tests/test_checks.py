@@ -27,6 +27,8 @@ def test_default_settings_pass():
         ({"LOCK_TIMEOUT": "5m"}, "attachments.E106"),
         ({"HEARTBEAT_INTERVAL": 10, "LOCK_TIMEOUT": 20}, "attachments.E107"),
         ({"KEEP_FAILED_DAYS": -1}, "attachments.E108"),
+        ({"MEMORY_BUDGET": "1G"}, "attachments.E109"),
+        ({"MEMORY_BUDGET": 0}, "attachments.E109"),
     ],
 )
 def test_each_misconfiguration_has_its_own_id(settings, value, error_id):

@@ -12,6 +12,7 @@ from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, PngImagePlugin
 from attachments import imaging
 from attachments.exceptions import ImageTooLarge, InvalidImage
 from attachments.geometry import parse_geometry
+from attachments.memory import MemoryBudget
 from attachments.styles import Style, parse_styles
 from tests import images
 
@@ -501,3 +502,36 @@ def test_render_rewinds_the_file():
     fp = io.BytesIO(images.jpeg())
     imaging.render(fp, styles(s="32x32"), max_pixels=10**6)
     assert fp.tell() == 0
+
+
+class RecordingBudget(MemoryBudget):
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.requests: list[int] = []
+
+    def hold(self, nbytes: int):
+        self.requests.append(nbytes)
+        return super().hold(nbytes)
+
+
+def held_by(data: bytes) -> int:
+    budget = RecordingBudget()
+    imaging.render(io.BytesIO(data), styles(thumb="100x100>"), max_pixels=10**8, budget=budget)
+    (nbytes,) = budget.requests
+    return nbytes
+
+
+def test_render_holds_its_pixels_within_the_budget():
+    size = (1600, 1200)
+    picture = images.pattern(size)
+    baseline, progressive = (io.BytesIO(), io.BytesIO())
+    picture.save(baseline, "JPEG", quality=90)
+    picture.save(progressive, "JPEG", quality=90, progressive=True)
+    # A baseline JPEG decodes at 1/8 scale here (twice the 100x75 thumbnail);
+    # its share is that small decode: 4 bytes a pixel, twice for a converted copy.
+    assert held_by(baseline.getvalue()) == 2 * 4 * 200 * 150
+    # A progressive one also keeps every DCT coefficient of the full image:
+    # 2 bytes each, 1.5 per pixel in 4:2:0.
+    assert held_by(progressive.getvalue()) == 2 * 4 * 200 * 150 + 2 * 1.5 * 1600 * 1200
+    # Formats without DCT scaling take their full size.
+    assert held_by(images.png((800, 600))) == 2 * 4 * 800 * 600

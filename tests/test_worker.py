@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from attachments import processing, queue
+from attachments import imaging, processing, queue
 from attachments.models import Job
 from attachments.worker import Stats, Worker
 from demo_site.models import Item
@@ -171,3 +171,25 @@ def test_stopping_deletes_done_jobs_no_claim_took_along():
     worker = Worker(concurrency=2, run=run_then_stop)
     assert worker.run().processed == 2
     assert Job.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_images_over_the_memory_budget_run_one_at_a_time(settings, monkeypatch):
+    settings.ATTACHMENTS = {"MEMORY_BUDGET": 1}  # every image is over it
+    items = upload(4)
+    decoding, most = [0], [0]
+    real_decode = imaging._decode
+
+    def counting_decode(*args):
+        decoding[0] += 1
+        most[0] = max(most[0], decoding[0])
+        time.sleep(0.05)  # give the other threads every chance to overlap
+        try:
+            return real_decode(*args)
+        finally:
+            decoding[0] -= 1
+
+    monkeypatch.setattr(imaging, "_decode", counting_decode)
+    assert Worker(burst=True, concurrency=3).run().processed == 4
+    assert all(Item.objects.get(pk=i.pk).image.ready for i in items)
+    assert most[0] == 1
