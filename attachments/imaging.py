@@ -332,6 +332,11 @@ def _decode(header: _Header) -> _Source:
             im, icc = _cmyk_to_rgb(im, icc), None
         else:
             im = _normalise(im)
+    if im.mode in _PREMULTIPLIED and im.getchannel("A").getextrema() == (255, 255):
+        # Opaque throughout, as many exported PNGs are: the alpha channel says
+        # nothing, and dropping it costs a fifth of premultiplying (one fast pass
+        # against a slow one) and makes smaller files.
+        im = im.convert(im.mode[:-1])
     if im.mode in _PREMULTIPLIED:
         # Before reduce(), which would otherwise convert there and back itself, and
         # once rather than inside every resize().

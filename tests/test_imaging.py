@@ -293,6 +293,18 @@ def test_render_keeps_transparency(data, fmt):
     assert upright([*corners(image)[:3], (*images.YELLOW, 255)])
 
 
+@pytest.mark.parametrize(("mode", "opaque_mode"), [("RGBA", "RGB"), ("LA", "L")])
+def test_render_drops_an_alpha_channel_that_is_opaque_everywhere(mode, opaque_mode):
+    picture = images.pattern((64, 48)).convert(mode)  # alpha 255 in every pixel
+    image = decode(render(images.encode(picture, "PNG"), s="32x24")["s"])
+    assert image.mode == opaque_mode
+    expected = picture.convert(opaque_mode).resize((32, 24), Image.LANCZOS).convert("RGB")
+    assert all(
+        close(image.convert("RGB").getpixel(xy), expected.getpixel(xy), tolerance=2)
+        for xy in [(4, 4), (28, 4), (4, 20), (28, 20)]
+    )
+
+
 @pytest.mark.parametrize("data", [images.png(mode="RGBA"), images.png(mode="LA")])
 def test_render_flattens_alpha_onto_white_for_jpeg(data):
     image = decode(render(data, s=("32x32", "jpeg"))["s"])
