@@ -29,8 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "FORMATS": ("JPEG", "PNG", "GIF", "WEBP"),
     # Bytes of decoded image a worker's threads may hold at once (each image's
     # share is estimated from its header); an image needing more runs alone.
-    # None: no limit. The default keeps a worker near 150 MB in all.
-    "MEMORY_BUDGET": 96 * 1024 * 1024,
+    # None: no limit. The default lets two 18 MP progressive JPEGs (90 MB
+    # each in 4:4:4) decode at once; lower it for small hosts.
+    "MEMORY_BUDGET": 256 * 1024 * 1024,
     "JPEG_QUALITY": 85,
     "WEBP_QUALITY": 80,
     # Queue defaults; a field's queue= and max_attempts= override them.

@@ -31,6 +31,8 @@ MEDIA_ROOT = os.environ.get(
 )
 # Django keeps uploads up to 2.5 MB in memory, larger ones in a temporary file: as deployed.
 ATTACHMENTS: dict[str, object] = {}
+if os.environ.get("UPLOADAPP_MEMORY_BUDGET"):
+    ATTACHMENTS["MEMORY_BUDGET"] = int(os.environ["UPLOADAPP_MEMORY_BUDGET"])
 LOGGING_CONFIG = None
 _RELAXED = os.environ.get("UPLOADAPP_RELAXED_COMMIT") == "1"
 
