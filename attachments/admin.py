@@ -24,7 +24,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import processing, queue, stats
+from . import processing, stats
 from .exceptions import ConfigurationError
 from .models import Job
 from .styles import smallest
@@ -94,7 +94,7 @@ class JobAdmin(admin.ModelAdmin):
 
     # Jobs are made by uploads and changed only by the queue's transitions:
     # the change view is read-only for everybody, and change permission means
-    # "may retry". Deleting goes through queue.discard, which spares running jobs.
+    # "may retry". Deleting goes through processing.discard, which spares running jobs.
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -105,7 +105,7 @@ class JobAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and not (obj and obj.locked_by)
 
     def delete_model(self, request: HttpRequest, obj: Job) -> None:
-        queue.discard(obj)
+        processing.discard(obj)
 
     def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
         # Django 6.1 asks per location (change list or change form); 5.2 does not.
@@ -174,10 +174,10 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Discard"), permissions=["delete"])
     def discard(self, request: HttpRequest, queryset: models.QuerySet[Job]) -> None:
-        jobs = list(queryset.only("pk", "locked_by"))
+        jobs = list(queryset)
         for job in jobs:
             if not job.locked_by:
-                queue.discard(job)
+                processing.discard(job)
         running = sum(1 for job in jobs if job.locked_by)
         done = len(jobs) - running
         message = ngettext("Discarded %(count)d job.", "Discarded %(count)d jobs.", done)

@@ -173,6 +173,26 @@ def retry(job: Job) -> bool:
     return True
 
 
+def discard(job: Job) -> bool:
+    """Give up on a job that is not running; a record still waiting for it shows *failed*.
+
+    Left *processing*, the record would show a placeholder for good (and the
+    worker would queue its upload again, taking it for an orphan). Returns
+    False, changing nothing, when the job is running or already gone.
+    """
+    with transaction.atomic(using=router.db_for_write(Job)):
+        if not queue.discard(job):
+            return False
+        try:
+            field = resolve(job.target)
+        except ConfigurationError:
+            return True
+        _record(field, job).filter(**{field.state_attname: "processing"}).update(
+            **{field.state_attname: "failed"}
+        )
+    return True
+
+
 def run_after_commit(
     field: AttachmentField,
     instance: models.Model,

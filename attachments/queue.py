@@ -259,9 +259,10 @@ def retry(job: Job) -> bool:
     return bool(retried)
 
 
-def discard(job: Job) -> None:
-    """Delete a job that is not running; its record keeps its state."""
-    Job.objects.filter(pk=job.pk, locked_by="").delete()
+def discard(job: Job) -> bool:
+    """Delete a job that is not running; return False when it is running or gone."""
+    deleted, _ = Job.objects.filter(pk=job.pk, locked_by="").delete()
+    return bool(deleted)
 
 
 def heartbeat(worker_id: str, job_ids: Sequence[int]) -> None:

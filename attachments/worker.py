@@ -27,7 +27,7 @@ from types import FrameType
 
 from django.db import DatabaseError, connections, router
 
-from . import processing, queue, stats
+from . import orphans, processing, queue, stats
 from .conf import conf
 from .models import Job
 from .routing import QueueOrder
@@ -37,6 +37,7 @@ logger = logging.getLogger("attachments")
 
 _STATS_EVERY = 60.0  # seconds between progress lines of a long-running worker
 _HOUSEKEEPING_EVERY = 30.0
+_ORPHANS_EVERY = 300.0  # scans every model with attachments: seldom
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Worker:
         # Ids of done jobs whose rows the next claim deletes (guarded by _changed).
         self._done: list[int] = []
         self._inbox: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
-        self._next_housekeeping = self._next_stats = time.monotonic()
+        self._next_housekeeping = self._next_stats = self._next_orphans = time.monotonic()
         self._drained = False  # a burst found nothing more to do
         # Set once every job is settled or handed back: heartbeats go on until
         # then, through the drain, or live jobs would be taken over meanwhile.
@@ -302,6 +303,9 @@ class Worker:
         if conf.KEEP_FAILED_DAYS is not None:
             queue.prune_failed(timedelta(days=conf.KEEP_FAILED_DAYS))
         stats.prune()
+        if time.monotonic() >= self._next_orphans:
+            orphans.requeue(timedelta(seconds=conf.LOCK_TIMEOUT))
+            self._next_orphans = time.monotonic() + _ORPHANS_EVERY
 
     def _flush_stats(self) -> None:
         try:

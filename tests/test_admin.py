@@ -225,6 +225,16 @@ def test_discard_deletes_all_but_running_jobs(admin_client):
     assert list(Job.objects.all()) == [running]
 
 
+def test_discarding_a_waiting_job_shows_its_record_failed(admin_client):
+    # Left processing, the record would show a placeholder for good.
+    item = Item.objects.create(title="x", image="items/x/a.jpg", image_state="processing")
+    job = make_job(object_id=str(item.pk), source="items/x/a.jpg")
+    act(admin_client, "discard", job)
+    item.refresh_from_db()
+    assert item.image_state == "failed"
+    assert not Job.objects.exists()
+
+
 def test_delete_selected_is_replaced_by_discard(admin_client):
     make_job()
     page = admin_client.get(CHANGELIST).content.decode()
