@@ -65,7 +65,8 @@ def _queued_fields() -> Iterator[AttachmentField]:
 def _staged_before(staged: Storage, name: str, cutoff: datetime) -> bool:
     try:
         return staged.get_modified_time(name) <= cutoff
-    except (NotImplementedError, OSError):
-        # Cannot tell, or gone from staging: queue it. A missing original then
-        # fails its job with that error, visibly, instead of waiting forever.
+    except Exception:
+        # Cannot tell (a storage without times, S3's 404 or outage...), or gone
+        # from staging: queue it. The job then fails with the storage's error,
+        # visibly, instead of the record waiting forever.
         return True

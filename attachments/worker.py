@@ -304,8 +304,15 @@ class Worker:
             queue.prune_failed(timedelta(days=conf.KEEP_FAILED_DAYS))
         stats.prune()
         if time.monotonic() >= self._next_orphans:
-            orphans.requeue(timedelta(seconds=conf.LOCK_TIMEOUT))
             self._next_orphans = time.monotonic() + _ORPHANS_EVERY
+            try:
+                orphans.requeue(timedelta(seconds=conf.LOCK_TIMEOUT))
+            except DatabaseError:
+                raise  # the loop backs off and reconnects
+            except Exception:
+                # A storage backend's own errors: the sweep is a safety net, never
+                # a reason to stop working.
+                logger.exception("Looking for uploads without a job failed; will try again.")
 
     def _flush_stats(self) -> None:
         try:

@@ -101,3 +101,15 @@ def test_discarding_a_waiting_job_fails_its_record_so_it_is_no_orphan():
     item.refresh_from_db()
     assert item.image.failed
     assert orphans.requeue(HOUR) == 0
+
+
+def test_a_failing_sweep_never_stops_the_worker(monkeypatch):
+    def broken(older_than):
+        raise RuntimeError("storage backend says no")
+
+    monkeypatch.setattr(orphans, "requeue", broken)
+    item = Item(title="x")
+    item.image.save("a.jpg", ContentFile(images.jpeg((64, 48))))
+    assert Worker(burst=True).run().processed == 1
+    item.refresh_from_db()
+    assert item.image.ready
