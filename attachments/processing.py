@@ -139,14 +139,10 @@ def _superseded(job: Job) -> bool:
 def mark_failed(job: Job, exc: BaseException) -> None:
     """Show a job's last failure on its record and tell ``attachment_failed`` receivers."""
     logger.error("Job %s failed for good: %s", job.pk, exc)
-    try:
-        field = resolve(job.target)
-    except ConfigurationError:
-        return
     # Only a record still waiting for this upload: never one already published.
-    _record(field, job).filter(**{field.state_attname: "processing"}).update(
-        **{field.state_attname: "failed"}
-    )
+    field = _set_state(job, "failed", was="processing")
+    if field is None:
+        return
     attachment_failed.send(
         sender=field.model,
         instance=None,
@@ -165,11 +161,7 @@ def retry(job: Job) -> bool:
     with transaction.atomic(using=router.db_for_write(Job)):
         if not queue.retry(job):
             return False
-        try:
-            field = resolve(job.target)
-        except ConfigurationError:
-            return True
-        _record(field, job).update(**{field.state_attname: "processing"})
+        _set_state(job, "processing")
     return True
 
 
@@ -183,14 +175,24 @@ def discard(job: Job) -> bool:
     with transaction.atomic(using=router.db_for_write(Job)):
         if not queue.discard(job):
             return False
-        try:
-            field = resolve(job.target)
-        except ConfigurationError:
-            return True
-        _record(field, job).filter(**{field.state_attname: "processing"}).update(
-            **{field.state_attname: "failed"}
-        )
+        _set_state(job, "failed", was="processing")
     return True
+
+
+def _set_state(job: Job, state: str, *, was: str | None = None) -> AttachmentField | None:
+    """Show ``state`` on the job's record while it points at the job's upload (and is ``was``).
+
+    Returns the field, or None when the job names no attachment field.
+    """
+    try:
+        field = resolve(job.target)
+    except ConfigurationError:
+        return None
+    record = _record(field, job)
+    if was is not None:
+        record = record.filter(**{field.state_attname: was})
+    record.update(**{field.state_attname: state})
+    return field
 
 
 def run_after_commit(
