@@ -395,7 +395,7 @@ class AttachmentField(models.FileField):
         if upload is None:
             return
         using = kwargs.get("using") or router.db_for_write(sender)
-        if isinstance(upload, _Removal):
+        if isinstance(upload, _Removal):  # the field was emptied, not given a new file
             if upload.name:
                 self._forget(instance.pk, upload.name, using)
             return

@@ -120,22 +120,17 @@ def _claim_one(
     filters = tuple(name for name, value in values.items() if value is not None)
     # Relaxed only in autocommit: inside a caller's transaction it would relax their commit.
     relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
-    sql = _claim_sql(using, filters, relaxed)
     params = [worker_id, now, now, *(values[name] for name in filters)]
-    if not finished:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-    elif connection.vendor == "postgresql":
-        # A data-modifying WITH runs once, whatever the UPDATE finds: still one statement.
-        delete, delete_params = _delete_finished(connection, worker_id, finished)
-        with connection.cursor() as cursor:
-            cursor.execute(f"WITH finished AS ({delete}) {sql}", [*delete_params, *params])
+    deleting = [*finished, worker_id] if finished else []
+    if finished and connection.vendor != "postgresql":
+        # No data-modifying WITH here: the DELETE and the claim share a transaction.
+        with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+            cursor.execute(_delete_sql(using, len(finished)), deleting)
+            cursor.execute(_claim_sql(using, filters, relaxed, 0), params)
             row = cursor.fetchone()
     else:
-        with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-            cursor.execute(*_delete_finished(connection, worker_id, finished))
-            cursor.execute(sql, params)
+        with connection.cursor() as cursor:
+            cursor.execute(_claim_sql(using, filters, relaxed, len(finished)), deleting + params)
             row = cursor.fetchone()
     if row is None:
         return None
@@ -153,8 +148,12 @@ _CONDITIONS = {"queue": "{} = %s", "min_priority": "{} >= %s", "max_priority": "
 
 
 @functools.lru_cache(maxsize=64)
-def _claim_sql(using: str, filters: tuple[str, ...], relaxed: bool) -> str:
-    """The claim statement, built once per database and set of ``filters``.
+def _claim_sql(using: str, filters: tuple[str, ...], relaxed: bool, finishing: int) -> str:
+    """The claim statement, built once per database, set of ``filters`` and the rest.
+
+    With ``finishing`` (PostgreSQL only) it first deletes that many done jobs,
+    in a data-modifying WITH, which runs once whatever the UPDATE finds: still
+    one statement. Its parameters then come first.
 
     One statement, so a claim is one round trip and atomic on its own: the
     inner SELECT finds the next claimable row (through a partial index), the
@@ -181,8 +180,9 @@ def _claim_sql(using: str, filters: tuple[str, ...], relaxed: bool) -> str:
         " AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL" if relaxed else ""
     )
     returning = ", ".join(qn(field.column) for field in Job._meta.concrete_fields)
+    finished = f"WITH finished AS ({_delete_sql(using, finishing)}) " if finishing else ""
     return (
-        f"UPDATE {table} SET {qn('locked_by')} = %s, {qn('locked_at')} = %s "
+        f"{finished}UPDATE {table} SET {qn('locked_by')} = %s, {qn('locked_at')} = %s "
         f"WHERE {qn('id')} = (SELECT {qn('id')} FROM {table} WHERE {' AND '.join(where)} "
         f"ORDER BY {qn('priority')} DESC, {qn('run_at')}, {qn('id')} LIMIT 1{lock}){asynchronous} "
         f"RETURNING {returning}"
@@ -191,23 +191,26 @@ def _claim_sql(using: str, filters: tuple[str, ...], relaxed: bool) -> str:
 
 def complete(worker_id: str, job_ids: Collection[int]) -> None:
     """Delete jobs that ``worker_id`` has done; a busy worker passes them to ``claim``."""
-    connection = connections[router.db_for_write(Job)]
-    with connection.cursor() as cursor:
-        cursor.execute(*_delete_finished(connection, worker_id, job_ids))
+    using = router.db_for_write(Job)
+    with connections[using].cursor() as cursor:
+        cursor.execute(_delete_sql(using, len(job_ids)), [*job_ids, worker_id])
 
 
-def _delete_finished(connection, worker_id: str, job_ids: Collection[int]) -> tuple[str, list]:
-    # One plain statement: QuerySet.delete() would wrap it in a transaction of
-    # its own (three round trips, an extra disk sync). Job has no relations and
-    # no delete signals to honour. Only rows still locked by this worker: a job
-    # taken over after a lost heartbeat is not ours to delete.
-    qn = connection.ops.quote_name
-    placeholders = ", ".join(["%s"] * len(job_ids))
-    sql = (
+@functools.lru_cache(maxsize=64)
+def _delete_sql(using: str, count: int) -> str:
+    """Delete ``count`` jobs by id (parameters: the ids, then the worker's id).
+
+    One plain statement: QuerySet.delete() would wrap it in a transaction of
+    its own (three round trips, an extra disk sync). Job has no relations and
+    no delete signals to honour. Only rows still locked by the worker: a job
+    taken over after a lost heartbeat is not ours to delete.
+    """
+    qn = connections[using].ops.quote_name
+    placeholders = ", ".join(["%s"] * count)
+    return (
         f"DELETE FROM {qn(Job._meta.db_table)} "
         f"WHERE {qn('id')} IN ({placeholders}) AND {qn('locked_by')} = %s"
     )
-    return sql, [*job_ids, worker_id]
 
 
 def release(job: Job) -> None:
