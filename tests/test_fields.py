@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from django.core import checks
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.db import models
 from PIL import Image
 
@@ -20,6 +17,7 @@ from demo_site.forms import ItemForm
 from demo_site.models import Item
 from tests import images
 from tests.testapp.models import Avatar, Photo
+from tests.uploads import work
 
 pytestmark = pytest.mark.django_db
 
@@ -31,12 +29,6 @@ def upload(title: str = "cat", data: bytes | None = None, name: str = "cat.jpg")
     item.image.save(name, ContentFile(data or images.jpeg((640, 480))), save=False)
     item.save()
     return item
-
-
-def work() -> str:
-    out = io.StringIO()
-    call_command("process_attachments", burst=True, stdout=out, verbosity=0)
-    return out.getvalue()
 
 
 def pixel_size(file) -> tuple[int, int]:

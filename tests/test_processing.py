@@ -11,14 +11,9 @@ from attachments.models import Job
 from attachments.signals import attachment_failed, attachment_processed
 from demo_site.models import Item
 from tests import images
+from tests.uploads import upload
 
 pytestmark = pytest.mark.django_db
-
-
-def upload(data: bytes | None = None) -> Item:
-    item = Item(title="x")
-    item.image.save("a.jpg", ContentFile(data or images.jpeg((320, 240))))
-    return item
 
 
 def run_next() -> processing.Outcome:

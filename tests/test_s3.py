@@ -7,7 +7,6 @@ import io
 import boto3
 import pytest
 from django.core.files.base import ContentFile
-from django.core.management import call_command
 from moto import mock_aws
 from PIL import Image
 
@@ -15,6 +14,7 @@ from attachments.checks import check_storages_reachable
 from attachments.models import Job
 from demo_site.models import Item
 from tests import images
+from tests.uploads import work
 
 pytestmark = pytest.mark.django_db
 
@@ -56,12 +56,6 @@ def upload(data: bytes | None = None) -> Item:
     item = Item(title="x")
     item.image.save("photo.jpg", ContentFile(data or images.jpeg((640, 480))))
     return item
-
-
-def work() -> str:
-    out = io.StringIO()
-    call_command("process_attachments", burst=True, stdout=out, verbosity=0)
-    return out.getvalue()
 
 
 def test_request_writes_nothing_to_s3(s3):

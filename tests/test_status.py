@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import time
 
 import pytest
 from django.core import signing
-from django.core.files.base import ContentFile
-from django.core.management import call_command
 from django.template import Context, Template, TemplateSyntaxError
 from django.urls import reverse
 
 from attachments import status
 from demo_site.models import Item
 from tests import images
+from tests.uploads import upload, work
 
 pytestmark = pytest.mark.django_db
 
 PLACEHOLDER = "/static/attachments/processing.svg"
-
-
-def upload(data: bytes | None = None) -> Item:
-    item = Item(title="x")
-    item.image.save("a.jpg", ContentFile(data or images.jpeg((320, 240))))
-    return item
-
-
-def work() -> None:
-    call_command("process_attachments", burst=True, stdout=io.StringIO(), verbosity=0)
 
 
 def render(source: str, **context) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.core.files.base import ContentFile
 
 from attachments.models import Job
-from demo_site.models import Item
 from tests import images
+from tests.uploads import upload
 
 pytest.importorskip("django.tasks", reason="Django's Tasks framework arrived in Django 6.0")
 
@@ -17,12 +16,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def tasks_backend(settings):
     settings.ATTACHMENTS = {"BACKEND": "tasks"}
-
-
-def upload(data: bytes | None = None) -> Item:
-    item = Item(title="x")
-    item.image.save("a.jpg", ContentFile(data or images.jpeg((320, 240))))
-    return item
 
 
 def test_upload_is_sent_to_the_task_backend_on_commit(

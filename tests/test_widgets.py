@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-import io
-
 import pytest
 from django.core.files.base import ContentFile
-from django.core.management import call_command
 
 from attachments.models import Job
 from attachments.styles import parse_styles, smallest
@@ -12,18 +9,9 @@ from attachments.widgets import AttachmentWidget
 from demo_site.forms import ItemForm
 from demo_site.models import Item
 from tests import images
+from tests.uploads import upload, work
 
 pytestmark = pytest.mark.django_db
-
-
-def upload(data: bytes | None = None) -> Item:
-    item = Item(title="x")
-    item.image.save("a.jpg", ContentFile(data or images.jpeg((320, 240))))
-    return item
-
-
-def work() -> None:
-    call_command("process_attachments", burst=True, stdout=io.StringIO(), verbosity=0)
 
 
 def test_smallest_style_is_the_preview():
