@@ -92,6 +92,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="attachments.E109",
             )
         )
+    if not isinstance(conf.PREPARED_STATEMENTS, bool):
+        errors.append(
+            checks.Error(
+                "ATTACHMENTS['PREPARED_STATEMENTS'] must be True or False, "
+                f"not {conf.PREPARED_STATEMENTS!r}.",
+                id="attachments.E110",
+            )
+        )
     keep = conf.KEEP_FAILED_DAYS
     if keep is not None and (
         isinstance(keep, bool) or not isinstance(keep, int | float) or keep < 0

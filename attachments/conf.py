@@ -47,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
     # its job is put back in the queue, counting the attempt.
     "HEARTBEAT_INTERVAL": 10,
     "LOCK_TIMEOUT": 300,
+    # PostgreSQL: a worker's claim runs as a prepared statement, planned once
+    # per connection. False behind a pooler that runs each statement on a
+    # different server session (PgBouncer's pool_mode=transaction), where
+    # they cannot last; a worker that finds so falls back by itself, warning.
+    "PREPARED_STATEMENTS": True,
     # Seconds a stopping worker waits for running jobs before handing them back.
     "SHUTDOWN_TIMEOUT": 30,
     # Failed jobs are kept for the admin; None keeps them until retried or discarded.

@@ -13,11 +13,13 @@ import traceback
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import prepared
 from .conf import conf
 from .models import Job
 
@@ -130,18 +132,29 @@ def _claim_one(
             row = cursor.fetchone()
     else:
         with connection.cursor() as cursor:
-            cursor.execute(_claim_sql(using, filters, relaxed, len(finished)), deleting + params)
+            sql = _claim_sql(using, filters, relaxed, len(finished))
+            prepared.execute(cursor, sql, deleting + params)
             row = cursor.fetchone()
     if row is None:
         return None
-    converters = connection.ops.get_db_converters
+    attnames, converters = _loaders(using)
+    loaded = list(row)
+    for index, field, converter in converters:
+        loaded[index] = converter(loaded[index], field, connection)
+    return Job.from_db(using, attnames, loaded)
+
+
+@functools.lru_cache(maxsize=16)
+def _loaders(using: str) -> tuple[list[str], list[tuple[int, Any, Any]]]:
+    """What turns a row the claim returns into a Job: attnames, (column, field, converter)s."""
+    connection = connections[using]
     fields = Job._meta.concrete_fields
-    loaded = []
-    for field, value in zip(fields, row, strict=True):
-        for converter in converters(field.get_col(Job._meta.db_table)):
-            value = converter(value, field, connection)
-        loaded.append(value)
-    return Job.from_db(using, [field.attname for field in fields], loaded)
+    converters = [
+        (index, field, converter)
+        for index, field in enumerate(fields)
+        for converter in connection.ops.get_db_converters(field.get_col(Job._meta.db_table))
+    ]
+    return [field.attname for field in fields], converters
 
 
 _CONDITIONS = {"queue": "{} = %s", "min_priority": "{} >= %s", "max_priority": "{} <= %s"}

@@ -29,6 +29,7 @@ def test_default_settings_pass():
         ({"KEEP_FAILED_DAYS": -1}, "attachments.E108"),
         ({"MEMORY_BUDGET": "1G"}, "attachments.E109"),
         ({"MEMORY_BUDGET": 0}, "attachments.E109"),
+        ({"PREPARED_STATEMENTS": "yes"}, "attachments.E110"),
     ],
 )
 def test_each_misconfiguration_has_its_own_id(settings, value, error_id):
