@@ -32,7 +32,7 @@ which the worker processes inherit. PostgreSQL gets databases of its own
 (``attachments_bench_<pid>_backlog_<size>``), SQLite files in a temporary
 directory (WAL journal, set once per file; ``synchronous`` stays at its
 default, FULL); all are removed at the end, also on Ctrl-C or SIGTERM. Every
-wait is bounded (a full run takes 5-8 minutes on 2 cores, ``--quick`` 1-2), so
+wait is bounded (a full run takes 4-8 minutes on 2 cores, ``--quick`` 1-2), so
 a run stops by itself. ``--conn-max-age`` and ``--relaxed-commit`` are what-ifs
 (see ``--help``); without them Django's and the databases' defaults apply.
 """
@@ -99,8 +99,8 @@ def plan(quick: bool) -> dict[str, Any]:
         }
     return {
         "sizes": [1_000, 100_000, 1_000_000],
-        "jobs": 5_000,
-        "segments": 10,
+        "jobs": 10_000,
+        "segments": 20,
         "segment_cap": 3.0,
         "enqueues": 1_000,
         "samples": 200,
