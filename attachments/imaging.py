@@ -199,7 +199,6 @@ def render(
         header = _open(fp, styles, max_pixels)
         with budget.hold(header.footprint):
             source = _decode(header)
-            fp.seek(0)
             renditions = {}
             for style in styles:
                 image = _resample(source, header.plans[style.name])
