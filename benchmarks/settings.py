@@ -24,6 +24,8 @@ import json
 import os
 import tempfile
 
+from benchmarks.databases import database
+
 SECRET_KEY = "benchmarks"
 DEBUG = False  # DEBUG=True would keep every query in memory
 USE_TZ = True
@@ -41,35 +43,15 @@ if _max_age:
 
 _relaxed = os.environ.get("ATTACHMENTS_BENCH_RELAXED_COMMIT") == "1"
 
-if os.environ.get("ATTACHMENTS_BENCH_DB", "sqlite") == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("ATTACHMENTS_BENCH_PG_NAME", "attachments_bench"),
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-            "OPTIONS": {"options": "-c synchronous_commit=off"} if _relaxed else {},
-            **_common,
-        }
-    }
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get(
-                "ATTACHMENTS_BENCH_SQLITE",
-                os.path.join(tempfile.gettempdir(), "attachments-bench.sqlite3"),
-            ),
-            # As in the demo site: writers wait for each other instead of failing.
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA synchronous=NORMAL" if _relaxed else "",
-            },
-            **_common,
-        }
-    }
+_vendor = os.environ.get("ATTACHMENTS_BENCH_DB", "sqlite")
+_database_name = (
+    os.environ.get("ATTACHMENTS_BENCH_PG_NAME", "attachments_bench")
+    if _vendor == "postgres"
+    else os.environ.get(
+        "ATTACHMENTS_BENCH_SQLITE", os.path.join(tempfile.gettempdir(), "attachments-bench.sqlite3")
+    )
+)
+DATABASES = {"default": {**database(_vendor, _database_name, relaxed=_relaxed), **_common}}
 
 for _alias, _name in json.loads(os.environ.get("ATTACHMENTS_BENCH_ALIASES", "{}")).items():
     DATABASES[_alias] = {**DATABASES["default"], "NAME": _name}

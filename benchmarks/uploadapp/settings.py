@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from benchmarks.databases import database
+
 SECRET_KEY = "benchmarks"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
@@ -36,33 +38,20 @@ if os.environ.get("UPLOADAPP_MEMORY_BUDGET"):
 LOGGING_CONFIG = None
 _RELAXED = os.environ.get("UPLOADAPP_RELAXED_COMMIT") == "1"
 
-if os.environ.get("UPLOADAPP_DB", "sqlite") == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("UPLOADAPP_DB_NAME", "uploadapp"),
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-            "OPTIONS": {"options": "-c synchronous_commit=off"} if _RELAXED else {},
-        }
-    }
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get(
-                "UPLOADAPP_DB_NAME", os.path.join(tempfile.gettempdir(), "uploadapp.sqlite3")
-            ),
-            # As in the demo site: writers wait for each other instead of failing.
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"
-                if _RELAXED
-                else "",
-            },
-        }
-    }
+_VENDOR = os.environ.get("UPLOADAPP_DB", "sqlite")
+_NAME = os.environ.get(
+    "UPLOADAPP_DB_NAME",
+    "uploadapp"
+    if _VENDOR == "postgres"
+    else os.path.join(tempfile.gettempdir(), "uploadapp.sqlite3"),
+)
+DATABASES = {
+    "default": database(
+        _VENDOR,
+        _NAME,
+        relaxed=_RELAXED,
+        relaxed_sqlite="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
+}
 
 DATABASES["default"]["ATOMIC_REQUESTS"] = os.environ.get("UPLOADAPP_ATOMIC_REQUESTS") == "1"
