@@ -36,6 +36,11 @@ from .wakeup import waiter_for
 logger = logging.getLogger("attachments")
 
 _STATS_EVERY = 60.0  # seconds between progress lines of a long-running worker
+# The longest the main thread blocks in one wait while stopping. A signal's
+# Python handler runs in the main thread between bytecodes: one that lands just
+# before a wait (or on another thread) runs only when that wait returns, and a
+# second Ctrl-C must not go unheard for the whole shutdown timeout.
+_SIGNAL_LATENCY = 0.25
 _HOUSEKEEPING_EVERY = 30.0
 _ORPHANS_EVERY = 300.0  # scans every model with attachments: seldom
 
@@ -258,8 +263,10 @@ class Worker:
         logger.info(
             "Waiting up to %ss for %s running job(s).", self.shutdown_timeout, len(self._running)
         )
+        deadline = time.monotonic() + self.shutdown_timeout
         with self._changed:
-            self._changed.wait_for(lambda: not self._running, timeout=self.shutdown_timeout)
+            while self._running and (left := deadline - time.monotonic()) > 0:
+                self._changed.wait(min(left, _SIGNAL_LATENCY))
         if self._running:
             self.forced = True
             logger.warning("Handing %s unfinished job(s) back to the queue.", len(self._running))

@@ -193,3 +193,48 @@ def test_images_over_the_memory_budget_run_one_at_a_time(settings, monkeypatch):
     assert Worker(burst=True, concurrency=3).run().processed == 4
     assert all(Item.objects.get(pk=i.pk).image.ready for i in items)
     assert most[0] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_second_signal_stops_the_drain_even_when_its_handler_runs_late(caplog):
+    """A signal's Python handler runs in the main thread, between bytecodes.
+
+    One that lands just before the main thread blocks waits for that wait to
+    end. Sent to another thread here (whose handler cannot wake the main one),
+    it must still stop the drain long before SHUTDOWN_TIMEOUT.
+    """
+    caplog.set_level("INFO", logger="attachments")
+    upload(1)
+    running, release = threading.Event(), threading.Event()
+
+    def stuck(job):
+        running.set()
+        release.wait(30)
+        return processing.Outcome.SUPERSEDED
+
+    worker = Worker(concurrency=2, shutdown_timeout=60, run=stuck)
+
+    def stop_then_signal():
+        assert running.wait(10)
+        worker.stop()  # the first signal's work: the signal below is the second
+        deadline = time.monotonic() + 10
+        while not any(m.startswith("Waiting up to") for m in caplog.messages):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.2)  # the main thread is surely blocked in its wait by now
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=stop_then_signal, daemon=True).start()
+    started = time.monotonic()
+    try:
+        worker.run()
+        assert time.monotonic() - started < 10
+        assert worker.forced
+        job = Job.objects.get()
+        assert (job.locked_by, job.attempts) == ("", 0)
+    finally:
+        release.set()
+        deadline = time.monotonic() + 10
+        while any(t.name.startswith("attachments-") for t in threading.enumerate()):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
