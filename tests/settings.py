@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
+import signal
 import tempfile
 
 SECRET_KEY = "tests"
@@ -51,6 +53,10 @@ TEMPLATES = [
 # Worker subprocesses started by the tests are pointed at the test database
 # and the test's MEDIA_ROOT through these variables.
 _CHILD_DB = os.environ.get("ATTACHMENTS_TEST_CHILD_DB")
+if _CHILD_DB:
+    # A worker started by the suite prints every thread's stack on SIGUSR1, so a
+    # test whose worker does not exit shows where it is stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 if os.environ.get("ATTACHMENTS_TEST_DB") == "postgres":
     DATABASES = {

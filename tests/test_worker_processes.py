@@ -9,6 +9,7 @@ deadlines for failing, never what a test expects to take.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -125,6 +126,10 @@ class WorkerProcess:
         try:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)  # its stacks (tests/settings.py)
+            with contextlib.suppress(pytest.fail.Exception):
+                self.wait_for_log(r"^(Current thread|Thread) 0x", timeout=5)
+                time.sleep(0.5)  # the rest of the dump: it has no end marker to wait for
             pytest.fail(f"Worker {self.pid} still running after {timeout}s:\n{self.log}")
         for reader in self._readers:
             reader.join(10)
