@@ -371,14 +371,16 @@ class _SignalHandlers:
         # Stop first: a second signal arriving while we log must count as the second.
         self.worker.stop()
         logger.info("Received %s: finishing running jobs.", signal.Signals(signum).name)
-        if self.worker.concurrency <= 1 and self.worker._running:
+        if self.worker.concurrency <= 1:
             # An inline job cannot be waited for with a timeout: interrupt it
-            # when the timeout is up, which hands it back to the queue. A real
-            # signal, unlike interrupt_main(), also breaks a blocking system call.
-            self.timer = threading.Timer(
-                self.worker.shutdown_timeout,
-                signal.pthread_kill,
-                (threading.main_thread().ident, signal.SIGINT),
-            )
+            # when the timeout is up, which hands it back to the queue. Armed
+            # even with no job running: the signal may have come between a
+            # claim and the job's start.
+            self.timer = threading.Timer(self.worker.shutdown_timeout, self._interrupt)
             self.timer.daemon = True
             self.timer.start()
+
+    def _interrupt(self) -> None:
+        if self.worker._running:
+            # A real signal, unlike interrupt_main(), also breaks a blocking system call.
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)

@@ -238,3 +238,29 @@ def test_second_signal_stops_the_drain_even_when_its_handler_runs_late(caplog):
         while any(t.name.startswith("attachments-") for t in threading.enumerate()):
             assert time.monotonic() < deadline
             time.sleep(0.01)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shutdown_timeout_bounds_an_inline_job_claimed_as_the_signal_came(monkeypatch):
+    """SIGTERM between a claim and the job's start: the inline job still gets only the timeout."""
+    upload(1)
+    claim = queue.claim
+
+    def claim_then_signal(*args, **kwargs):
+        job = claim(*args, **kwargs)
+        if job is not None:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+        return job
+
+    def stuck(job):
+        threading.Event().wait(30)  # a signal interrupts this wait
+        return processing.Outcome.SUPERSEDED
+
+    monkeypatch.setattr(queue, "claim", claim_then_signal)
+    worker = Worker(shutdown_timeout=0.2, run=stuck)
+    started = time.monotonic()
+    worker.run()
+    assert time.monotonic() - started < 10
+    assert worker.forced
+    job = Job.objects.get()
+    assert (job.locked_by, job.attempts) == ("", 0)
