@@ -9,6 +9,7 @@ that removes what it wrote. ``run`` wraps it in the queue's failure policy.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 from typing import TYPE_CHECKING
@@ -153,15 +154,33 @@ def mark_failed(job: Job, exc: BaseException) -> None:
     )
 
 
-def retry(job: Job) -> bool:
-    """Run a failed or waiting job again now, showing its record as processing meanwhile.
+def settle_lost(job: Job, error: BaseException) -> Outcome:
+    """Settle a job whose worker was lost on its last attempt, which the queue kept as failed.
 
-    Returns False, changing nothing, when the job is running or already gone.
+    The worker may have died after publishing the upload, leaving only the
+    clean-up: then that is done and the job goes (READY). Otherwise the
+    record shows the failure (FAILED).
+    """
+    with contextlib.suppress(ConfigurationError):
+        field = resolve(job.target)
+        if _record(field, job).filter(**{field.state_attname: "ready"}).exists():
+            _clean_up(field, job)
+            queue.discard(job)
+            return Outcome.READY
+    mark_failed(job, error)
+    return Outcome.FAILED
+
+
+def retry(job: Job) -> bool:
+    """Run a failed or waiting job again now, showing a failed record as processing meanwhile.
+
+    A record already published stays ready: the job only cleans up. Returns
+    False, changing nothing, when the job is running or already gone.
     """
     with transaction.atomic(using=router.db_for_write(Job)):
         if not queue.retry(job):
             return False
-        _set_state(job, "processing")
+        _set_state(job, "processing", was="failed")
     return True
 
 

@@ -302,11 +302,12 @@ class Worker:
 
     def _housekeeping(self) -> None:
         for job, error, final in queue.recover_abandoned(timedelta(seconds=conf.LOCK_TIMEOUT)):
-            logger.warning(
-                "Job %s: %s It %s.", job.pk, error, "failed" if final else "is queued again"
-            )
-            if final:
-                processing.mark_failed(job, error)
+            if not final:
+                logger.warning("Job %s: %s It is queued again.", job.pk, error)
+            elif processing.settle_lost(job, error) is processing.Outcome.READY:
+                logger.warning("Job %s: %s It had published its upload: cleaned up.", job.pk, error)
+            else:
+                logger.warning("Job %s: %s It failed.", job.pk, error)
         if conf.KEEP_FAILED_DAYS is not None:
             queue.prune_failed(timedelta(days=conf.KEEP_FAILED_DAYS))
         stats.prune()

@@ -172,6 +172,21 @@ def test_a_late_final_failure_never_marks_a_published_record_failed():
     assert item.image.ready
 
 
+def test_retry_of_a_job_kept_failed_after_publishing_leaves_the_record_ready():
+    # Its worker was lost after publishing, on the last attempt: the job is
+    # kept as failed, and retrying it must not show placeholders again.
+    item = upload()
+    job = queue.claim("lost-worker")
+    assert processing.process(job) is processing.Outcome.READY
+    Job.objects.update(locked_by="", locked_at=None, failed_at=timezone.now())
+    assert processing.retry(Job.objects.get())
+    item.refresh_from_db()
+    assert item.image.ready
+    assert run_next() is processing.Outcome.READY
+    item.refresh_from_db()
+    assert item.image.ready
+
+
 def test_retry_of_a_job_that_is_gone_leaves_the_record_alone():
     item = upload()
     job = queue.claim("w")

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from attachments import imaging, processing, queue
+from attachments import imaging, processing, queue, storage
 from attachments.models import Job
 from attachments.worker import Stats, Worker
 from demo_site.models import Item
@@ -117,6 +117,22 @@ def test_housekeeping_fails_the_record_of_a_job_abandoned_on_its_last_attempt(se
     item.refresh_from_db()
     assert item.image.failed
     assert "gone stopped responding" in Job.objects.get().last_error
+
+
+@pytest.mark.django_db
+def test_housekeeping_finishes_a_job_lost_on_its_last_attempt_after_publishing():
+    (item,) = upload(1)
+    original = storage.staging_storage().open(item.image.name).read()
+    job = queue.claim("gone")
+    assert processing.process(job) is processing.Outcome.READY
+    # The worker died after publishing, before its clean-up and on its last attempt.
+    storage.staging_storage().save(item.image.name, ContentFile(original))
+    Job.objects.update(max_attempts=1, locked_at=timezone.now() - timedelta(hours=1))
+    Worker(burst=True).run()
+    item.refresh_from_db()
+    assert item.image.ready
+    assert not Job.objects.exists()
+    assert not storage.staging_storage().exists(item.image.name)
 
 
 @pytest.mark.django_db
