@@ -136,6 +136,29 @@ def test_housekeeping_finishes_a_job_lost_on_its_last_attempt_after_publishing()
 
 
 @pytest.mark.django_db
+def test_housekeeping_keeps_a_lost_job_failed_when_its_clean_up_fails(monkeypatch):
+    (item,) = upload(1)
+    job = queue.claim("gone")
+    assert processing.process(job) is processing.Outcome.READY
+    Job.objects.update(max_attempts=1, locked_at=timezone.now() - timedelta(hours=1))
+
+    def storage_down(*args):
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(processing, "_clean_up", storage_down)
+    assert Worker(burst=True).run().processed == 0  # and the worker went on
+    item.refresh_from_db()
+    assert item.image.ready
+    assert Job.objects.get().failed_at is not None
+    monkeypatch.undo()
+    assert processing.retry(Job.objects.get())
+    assert Worker(burst=True).run().processed == 1
+    assert not Job.objects.exists()
+    item.refresh_from_db()
+    assert item.image.ready
+
+
+@pytest.mark.django_db
 def test_housekeeping_prunes_old_failures_when_asked(settings):
     upload(1)
     Job.objects.update(failed_at=timezone.now() - timedelta(days=8))
