@@ -164,13 +164,7 @@ def settle_lost(job: Job, error: BaseException) -> Outcome:
     with contextlib.suppress(ConfigurationError):
         field = resolve(job.target)
         if _record(field, job).filter(**{field.state_attname: "ready"}).exists():
-            try:
-                _clean_up(field, job)
-            except Exception:
-                # The storage failed (an outage): the job stays failed, and a
-                # retry, which leaves the record ready, finishes the clean-up.
-                logger.warning("Job %s: cleaning up failed; retry it.", job.pk, exc_info=True)
-                return Outcome.FAILED
+            _clean_up(field, job)
             queue.discard(job)
             return Outcome.READY
     mark_failed(job, error)

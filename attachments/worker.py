@@ -302,12 +302,10 @@ class Worker:
 
     def _housekeeping(self) -> None:
         for job, error, final in queue.recover_abandoned(timedelta(seconds=conf.LOCK_TIMEOUT)):
-            if not final:
-                logger.warning("Job %s: %s It is queued again.", job.pk, error)
-            elif processing.settle_lost(job, error) is processing.Outcome.READY:
-                logger.warning("Job %s: %s It had published its upload: cleaned up.", job.pk, error)
+            if final:
+                self._settle_lost(job, error)
             else:
-                logger.warning("Job %s: %s It failed.", job.pk, error)
+                logger.warning("Job %s: %s It is queued again.", job.pk, error)
         if conf.KEEP_FAILED_DAYS is not None:
             queue.prune_failed(timedelta(days=conf.KEEP_FAILED_DAYS))
         stats.prune()
@@ -321,6 +319,22 @@ class Worker:
                 # A storage backend's own errors: the sweep is a safety net, never
                 # a reason to stop working.
                 logger.exception("Looking for uploads without a job failed; will try again.")
+
+    def _settle_lost(self, job: Job, error: Exception) -> None:
+        try:
+            outcome = processing.settle_lost(job, error)
+        except DatabaseError:
+            raise  # the loop backs off and reconnects
+        except Exception:
+            # A storage outage during the clean-up, a failing attachment_failed
+            # receiver: the job stays failed (a retry finishes it), and the
+            # worker goes on.
+            logger.exception("Job %s: %s Settling it failed; it stays failed.", job.pk, error)
+            return
+        if outcome is processing.Outcome.READY:
+            logger.warning("Job %s: %s It had published its upload: cleaned up.", job.pk, error)
+        else:
+            logger.warning("Job %s: %s It failed.", job.pk, error)
 
     def _flush_stats(self) -> None:
         try:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from attachments import imaging, processing, queue, storage
 from attachments.models import Job
+from attachments.signals import attachment_failed
 from attachments.worker import Stats, Worker
 from demo_site.models import Item
 from tests import images
@@ -156,6 +157,26 @@ def test_housekeeping_keeps_a_lost_job_failed_when_its_clean_up_fails(monkeypatc
     assert not Job.objects.exists()
     item.refresh_from_db()
     assert item.image.ready
+
+
+@pytest.mark.django_db
+def test_housekeeping_goes_on_when_an_attachment_failed_receiver_raises():
+    (item,) = upload(1)
+    Job.objects.update(
+        max_attempts=1, locked_by="gone", locked_at=timezone.now() - timedelta(hours=1)
+    )
+
+    def broken_receiver(**kwargs):
+        raise RuntimeError("a bug in the project's receiver")
+
+    attachment_failed.connect(broken_receiver)
+    try:
+        assert Worker(burst=True).run().processed == 0
+    finally:
+        attachment_failed.disconnect(broken_receiver)
+    item.refresh_from_db()
+    assert item.image.failed
+    assert Job.objects.get().failed_at is not None
 
 
 @pytest.mark.django_db
