@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.apps import apps
@@ -177,11 +178,7 @@ def retry(job: Job) -> bool:
     A record already published stays ready: the job only cleans up. Returns
     False, changing nothing, when the job is running or already gone.
     """
-    with transaction.atomic(using=router.db_for_write(Job)):
-        if not queue.retry(job):
-            return False
-        _set_state(job, "processing", was="failed")
-    return True
+    return _change(job, queue.retry, "processing", was="failed")
 
 
 def discard(job: Job) -> bool:
@@ -191,15 +188,20 @@ def discard(job: Job) -> bool:
     worker would queue its upload again, taking it for an orphan). Returns
     False, changing nothing, when the job is running or already gone.
     """
+    return _change(job, queue.discard, "failed", was="processing")
+
+
+def _change(job: Job, transition: Callable[[Job], bool], state: str, *, was: str) -> bool:
+    """Apply a queue ``transition`` and, with it, show ``state`` on a record that is ``was``."""
     with transaction.atomic(using=router.db_for_write(Job)):
-        if not queue.discard(job):
+        if not transition(job):
             return False
-        _set_state(job, "failed", was="processing")
+        _set_state(job, state, was=was)
     return True
 
 
-def _set_state(job: Job, state: str, *, was: str | None = None) -> AttachmentField | None:
-    """Show ``state`` on the job's record while it points at the job's upload (and is ``was``).
+def _set_state(job: Job, state: str, *, was: str) -> AttachmentField | None:
+    """Show ``state`` on the job's record while it points at the job's upload and is ``was``.
 
     Returns the field, or None when the job names no attachment field.
     """
@@ -207,10 +209,7 @@ def _set_state(job: Job, state: str, *, was: str | None = None) -> AttachmentFie
         field = resolve(job.target)
     except ConfigurationError:
         return None
-    record = _record(field, job)
-    if was is not None:
-        record = record.filter(**{field.state_attname: was})
-    record.update(**{field.state_attname: state})
+    _record(field, job).filter(**{field.state_attname: was}).update(**{field.state_attname: state})
     return field
 
 

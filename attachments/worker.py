@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
@@ -302,39 +302,21 @@ class Worker:
 
     def _housekeeping(self) -> None:
         for job, error, final in queue.recover_abandoned(timedelta(seconds=conf.LOCK_TIMEOUT)):
-            if final:
-                self._settle_lost(job, error)
-            else:
+            if not final:
                 logger.warning("Job %s: %s It is queued again.", job.pk, error)
+                continue
+            # If settling fails, the job stays failed and a retry finishes it.
+            with _going_on("Job %s: %s Settling it failed; it stays failed.", job.pk, error):
+                published = processing.settle_lost(job, error) is processing.Outcome.READY
+                what = "It had published its upload: cleaned up." if published else "It failed."
+                logger.warning("Job %s: %s %s", job.pk, error, what)
         if conf.KEEP_FAILED_DAYS is not None:
             queue.prune_failed(timedelta(days=conf.KEEP_FAILED_DAYS))
         stats.prune()
         if time.monotonic() >= self._next_orphans:
             self._next_orphans = time.monotonic() + _ORPHANS_EVERY
-            try:
+            with _going_on("Looking for uploads without a job failed; will try again."):
                 orphans.requeue(timedelta(seconds=conf.LOCK_TIMEOUT))
-            except DatabaseError:
-                raise  # the loop backs off and reconnects
-            except Exception:
-                # A storage backend's own errors: the sweep is a safety net, never
-                # a reason to stop working.
-                logger.exception("Looking for uploads without a job failed; will try again.")
-
-    def _settle_lost(self, job: Job, error: Exception) -> None:
-        try:
-            outcome = processing.settle_lost(job, error)
-        except DatabaseError:
-            raise  # the loop backs off and reconnects
-        except Exception:
-            # A storage outage during the clean-up, a failing attachment_failed
-            # receiver: the job stays failed (a retry finishes it), and the
-            # worker goes on.
-            logger.exception("Job %s: %s Settling it failed; it stays failed.", job.pk, error)
-            return
-        if outcome is processing.Outcome.READY:
-            logger.warning("Job %s: %s It had published its upload: cleaned up.", job.pk, error)
-        else:
-            logger.warning("Job %s: %s It failed.", job.pk, error)
 
     def _flush_stats(self) -> None:
         try:
@@ -343,6 +325,22 @@ class Worker:
             # Only the dashboard's figures are late: the counts stay in memory
             # for the next flush, and jobs must not wait for them.
             logger.warning("Could not save worker stats; will retry.", exc_info=True)
+
+
+@contextlib.contextmanager
+def _going_on(message: str, *args: object) -> Iterator[None]:
+    """Log ``message`` and go on when a housekeeping step fails for any reason but the database.
+
+    Housekeeping is a safety net (storage deletes, a project's signal receivers),
+    never a reason to stop working; a database error goes on to the loop,
+    which backs off and reconnects.
+    """
+    try:
+        yield
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception(message, *args)
 
 
 def _refresh_connections() -> None:
