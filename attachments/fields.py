@@ -9,7 +9,7 @@ the field's storage). Reading the state therefore costs no query.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +20,15 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.core.files.storage import Storage
 from django.db import models, router, transaction
+from django.db.models import F
 from django.db.models.fields.files import FieldFile
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
 
-from . import queue, storage
+from . import storage, versions
 from .conf import conf
 from .exceptions import InvalidImage, StagingFailed
+from .models import Job
 from .styles import Style, StyleError, parse_styles
 from .validation import validate_upload
 from .widgets import AdminAttachmentWidget, AttachmentWidget
@@ -70,15 +72,19 @@ class StyleFiles(Mapping[str, StyleFile]):
         return len(self._file.field.styles)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Upload:
+    """A staged upload on its way into the record, from the file's save to post_save."""
+
     source: str
-    previous: tuple[str, ...]
+    # Set by the record's save once the upload has replaced the record's version.
+    replaced: versions.Replaced | None = None
+    # The record's row was gone: the save inserts it again, as Django does.
+    reinserted: bool = False
 
 
-@dataclass(frozen=True)
-class _Removal:
-    name: str  # the version the database held when the field was emptied
+# pre_save's verdict for a save that inserts the row after all: write the real values.
+_REINSERT = "reinsert"
 
 
 class AttachmentFieldFile(FieldFile):
@@ -134,7 +140,6 @@ class AttachmentFieldFile(FieldFile):
         info = getattr(content, "image_info", None) or validate_upload(content)
         filename = storage.upload_filename(name, info.format)
         new_name = storage.unique_name(self.field.generate_filename(self.instance, filename))
-        previous = self.field.current_name(self.instance)
         if hasattr(content, "seek"):
             content.seek(0)
         staging = storage.staging_storage()
@@ -150,9 +155,7 @@ class AttachmentFieldFile(FieldFile):
         self._committed = True
         setattr(self.instance, self.field.attname, self.name)
         setattr(self.instance, self.field.state_attname, PROCESSING)
-        self.instance.__dict__.setdefault(_PENDING, {})[self.field.name] = _Upload(
-            source=self.name, previous=(previous,) if previous else ()
-        )
+        self.instance.__dict__.setdefault(_PENDING, {})[self.field.name] = _Upload(self.name)
         if save:
             self.instance.save()
 
@@ -206,9 +209,11 @@ class AttachmentStateField(models.CharField):
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         # Staging the upload decides the state; fields are saved in declaration
-        # order, so make sure it has happened whichever column comes first.
+        # order, so make sure it has happened whichever column comes first. An
+        # UPDATE keeps the state the database holds, as it keeps the name.
         attachment = model_instance._meta.get_field(self.name.removesuffix(_STATE_SUFFIX))
-        attachment.pre_save(model_instance, add)
+        if isinstance(attachment.pre_save(model_instance, add), F):
+            return F(self.attname)
         return super().pre_save(model_instance, add)
 
 
@@ -330,7 +335,7 @@ class AttachmentField(models.FileField):
         if not cls._meta.abstract:
             uid = f"attachments:{cls._meta.label_lower}.{name}"
             post_save.connect(self._after_save, sender=cls, weak=False, dispatch_uid=uid)
-            post_delete.connect(self._after_delete, sender=cls, weak=False, dispatch_uid=uid)
+            pre_delete.connect(self._before_delete, sender=cls, weak=False, dispatch_uid=uid)
 
     def formfield(self, **kwargs: Any) -> forms.Field:
         # The admin hands every FileField its AdminFileWidget; keep its look, add the preview.
@@ -341,114 +346,93 @@ class AttachmentField(models.FileField):
             **{"form_class": AttachmentFormField, "widget": AttachmentWidget, **kwargs}
         )
 
-    def current_name(self, instance: models.Model) -> str:
-        """Return the name the record has in the database now, in whatever state, or ``""``.
-
-        A new upload replaces it. Even if it is still processing, its job may
-        publish it before this save lands (without a transaction nothing stops
-        that), so the new upload's job deletes it too once ready: deleting a
-        version that was never published costs nothing.
-        """
-        if instance._state.adding or instance.pk is None:
-            return ""
-        rows = type(instance)._base_manager.using(
-            instance._state.db or router.db_for_write(type(instance))
-        )
-        if transaction.get_connection(rows.db).in_atomic_block:
-            # Lock the row so a worker cannot publish a version unseen by us.
-            rows = rows.select_for_update()
-        return rows.filter(pk=instance.pk).values_list(self.attname, flat=True).first() or ""
+    @property
+    def queued(self) -> bool:
+        """Whether uploads get a row in the job table (else processed in the request, or a task)."""
+        return self.process_in_background and conf.BACKEND == "database"
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        file = super().pre_save(model_instance, add)
-        if not file and getattr(model_instance, self.state_attname):
-            # Emptied since it was loaded (a form's "clear" box, delete(), or
-            # assigning None): the state still tells. What the database holds
-            # now is what this save removes.
-            setattr(model_instance, self.state_attname, "")
-            if not add:
-                removal = _Removal(self.current_name(model_instance))
-                model_instance.__dict__.setdefault(_PENDING, {})[self.name] = removal
-        return file
+        """Stage a new upload, then let only uploads and clears change the record's version.
 
-    def delete_versions(self, names: Iterable[str]) -> None:
-        """Delete every file the versions ``names`` may occupy, staged or published.
-
-        Whatever state the record showed, a worker may have moved a version on
-        since, so both places are cleared; names are unique, so nothing else
-        is touched.
+        Updating a record, the version it points at changes under its row lock
+        (``versions``); the UPDATE itself keeps what the database holds, so a
+        save that read the record before a worker or another save changed it
+        never writes an older version back.
         """
-        staged = storage.staging_storage()
-        for name in names:
-            storage.delete_all(staged, [name])
-            storage.delete_all(self.storage, storage.version_names(name, self.styles.values()))
-
-    def _forget(self, object_id: object, name: str, using: str) -> None:
-        """Drop the record's waiting jobs; on commit, delete ``name`` and every one they name."""
-        names = dict.fromkeys([name, *queue.discard_target(self.field_id, object_id)])
-        transaction.on_commit(lambda: self.delete_versions(names), using=using)
-
-    def _after_save(
-        self, sender: type[models.Model], instance: models.Model, **kwargs: Any
-    ) -> None:
-        upload = instance.__dict__.get(_PENDING, {}).pop(self.name, None)
-        if upload is None:
-            return
-        using = kwargs.get("using") or router.db_for_write(sender)
-        if isinstance(upload, _Removal):  # the field was emptied, not given a new file
-            if upload.name:
-                self._forget(instance.pk, upload.name, using)
-            return
-        from .processing import run_after_commit
-
-        if not self.process_in_background or conf.BACKEND == "immediate":
-            run_after_commit(self, instance, upload.source, upload.previous, using=using)
-            return
-        if conf.BACKEND == "tasks":
-            from . import tasks
-
-            pk = instance.pk
-            transaction.on_commit(
-                lambda: tasks.send(self, pk, upload.source, upload.previous), using=using
-            )
-            return
-        self.enqueue(
-            instance.pk,
-            upload.source,
-            upload.previous,
-            new_record=bool(kwargs.get("created")),
-            using=using,
-        )
+        file = super().pre_save(model_instance, add)
+        pending = model_instance.__dict__.setdefault(_PENDING, {})
+        entry = pending.get(self.name)
+        if add:
+            vanished = not model_instance._state.adding and model_instance.pk is not None
+            if vanished and not (isinstance(entry, _Upload) and entry.reinserted):
+                # A loaded record whose row was deleted while it was being saved:
+                # Django inserts it again, but its files went with the deletion.
+                pending.pop(self.name, None)
+                setattr(model_instance, self.attname, None)
+                file = getattr(model_instance, self.attname)
+            if not file:
+                setattr(model_instance, self.state_attname, "")
+            return file
+        using = model_instance._state.db or router.db_for_write(type(model_instance))
+        if isinstance(entry, _Upload):
+            if entry.replaced is None and not entry.reinserted:
+                entry.replaced = versions.replace(self, model_instance.pk, entry.source, using)
+                entry.reinserted = entry.replaced is None
+            if entry.reinserted:
+                return file
+        elif entry == _REINSERT:
+            return file
+        elif not file and getattr(model_instance, self.state_attname):
+            # Emptied since it was loaded (a form's "clear" box, delete(), or
+            # assigning None): the state still tells.
+            setattr(model_instance, self.state_attname, "")
+            if not versions.clear(self, model_instance.pk, using):
+                pending[self.name] = _REINSERT
+                return file
+        return F(self.attname)
 
     def enqueue(
         self,
         object_id: object,
         source: str,
-        previous: tuple[str, ...],
+        previous: tuple[str, ...] = (),
         *,
         new_record: bool = False,
         using: str | None = None,
-    ) -> None:
-        """Queue the job of one upload; the staged originals of jobs it replaces go on commit."""
-        enqueued = queue.enqueue(
-            target=self.field_id,
-            object_id=object_id,
-            source=source,
-            previous=previous,
-            queue=self.queue_name,
-            priority=self.priority,
-            max_attempts=self.max_attempts or conf.MAX_ATTEMPTS,
-            new_record=new_record,
+    ) -> Job | None:
+        """Queue the job of an upload the record points at; None when it has moved on."""
+        return versions.enqueue(
+            self, object_id, source, previous, new_record=new_record, using=using
         )
-        if enqueued.superseded_sources:
-            staged = storage.staging_storage()
-            transaction.on_commit(
-                lambda: storage.delete_all(staged, enqueued.superseded_sources), using=using
-            )
 
-    def _after_delete(
+    def _after_save(
         self, sender: type[models.Model], instance: models.Model, **kwargs: Any
     ) -> None:
-        file = getattr(instance, self.attname)
-        if file:
-            self._forget(instance.pk, file.name, kwargs.get("using") or router.db_for_write(sender))
+        upload = instance.__dict__.get(_PENDING, {}).pop(self.name, None)
+        if not isinstance(upload, _Upload) or (upload.replaced and upload.replaced.job):
+            return  # nothing new, or queued with the record's version already
+        using = kwargs.get("using") or router.db_for_write(sender)
+        replaced = upload.replaced.previous if upload.replaced else ""
+        previous = (replaced,) if replaced else ()
+        if self.queued:  # a record inserted now: its job follows its commit
+            self.enqueue(instance.pk, upload.source, new_record=True, using=using)
+            return
+        from .processing import run_after_commit
+
+        if not self.process_in_background or conf.BACKEND == "immediate":
+            run_after_commit(self, instance, upload.source, previous, using=using)
+            return
+        from . import tasks
+
+        pk = instance.pk
+        transaction.on_commit(lambda: tasks.send(self, pk, upload.source, previous), using=using)
+
+    def _before_delete(
+        self, sender: type[models.Model], instance: models.Model, **kwargs: Any
+    ) -> None:
+        # Inside the deletion's transaction: what the row holds now is what goes,
+        # whatever this instance read earlier.
+        using = kwargs.get("using") or router.db_for_write(sender)
+        name = versions.lock(self, instance.pk, using)
+        if name is not None:
+            versions.forget(self, instance.pk, name, using)

@@ -1,0 +1,240 @@
+"""Concurrent saves of one record, without a transaction, keep every promise.
+
+Whatever the interleaving of saves, clears, deletes and workers, the record
+points at files that exist, ends at an upload with that upload's own styles,
+and every version it no longer points at is deleted. Interleavings are forced:
+one save is paused after each of its statements in turn while another save (or
+a worker) runs to the end, so every boundary between two statements is tried.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+from PIL import Image
+
+from attachments import orphans, queue, storage
+from attachments.models import Job
+from demo_site.models import Item
+from tests.uploads import work
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RED, GREEN, BLUE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (0, 0, 0)
+
+
+def png(colour: tuple[int, int, int]) -> ContentFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 90), colour).save(buffer, "PNG")
+    return ContentFile(buffer.getvalue())
+
+
+def files_under(root: str) -> set[str]:
+    base = Path(root)
+    return (
+        {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()}
+        if base.exists()
+        else set()
+    )
+
+
+def colour_of(item: Item, style: str) -> tuple[int, ...]:
+    style_file = item.image.styles[style]
+    with style_file.storage.open(style_file.name) as fp:
+        return Image.open(fp).convert("RGB").getpixel((5, 5))
+
+
+def assert_settled(colours: dict[str, tuple[int, int, int]]) -> None:
+    """After the worker drained: every record ready with its own styles, nothing else kept."""
+    staged = storage.staging_storage()
+    expected: set[str] = set()
+    for item in Item.objects.all():
+        if not item.image:
+            assert item.image_state == ""
+            continue
+        assert item.image.ready, (item.pk, item.image.state)
+        names = [item.image.name, *(s.name for s in item.image.styles.values())]
+        assert all(item.image.storage.exists(name) for name in names)
+        expected.update(names)
+        for style in item.image.styles:
+            assert colour_of(item, style) == colours[item.image.name], style
+    media = Item._meta.get_field("image").storage.location
+    published = {name for name in files_under(media) if not name.startswith("attachments-")}
+    assert published == expected
+    assert files_under(staged.location) == set()
+    assert not Job.objects.exists()
+
+
+class Uploads:
+    """Uploads of solid colours, remembering which name holds which colour."""
+
+    def __init__(self) -> None:
+        self.colours: dict[str, tuple[int, int, int]] = {}
+
+    def save(self, pk: int, colour: tuple[int, int, int], item: Item | None = None) -> None:
+        item = item or Item.objects.get(pk=pk)
+        item.image.save("x.png", png(colour), save=False)
+        # Before the save: afterwards the instance may show a newer upload's name.
+        self.colours[item.image.name] = colour
+        item.save()
+
+
+@contextmanager
+def paused_after(statement: int, other: Callable[[], None]) -> Iterator[None]:
+    """Run ``other`` once, between the ``statement``-th statement and the next one.
+
+    Boundaries inside a transaction are passed over: another process would
+    wait for its locks, so its effect is the same as running after the commit.
+    ``other`` runs before the next statement starts, once the one before it is
+    done with (SQLite cannot commit while a statement is in progress).
+    """
+    seen = 0
+    done = False
+
+    def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        nonlocal seen, done
+        if not done and seen >= statement and not connection.in_atomic_block:
+            done = True
+            other()
+        if not sql.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+            seen += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield
+    if not done:
+        other()  # the save had no more statements: the last boundary is its end
+
+
+BOUNDARIES = range(10)
+
+
+@pytest.mark.parametrize("statement", BOUNDARIES)
+@pytest.mark.parametrize("then_work", [False, True], ids=["waiting", "published"])
+def test_a_save_racing_another_save_keeps_every_promise(statement, then_work):
+    """(a) and (b): B's whole save, and maybe its job, run between two statements of A's."""
+    uploads = Uploads()
+    item = Item.objects.create(title="race")
+    uploads.save(item.pk, BLACK)
+    work()
+    a = Item.objects.get(pk=item.pk)
+
+    def b_saves() -> None:
+        uploads.save(item.pk, BLUE)
+        if then_work:
+            work()
+
+    with paused_after(statement, b_saves):
+        uploads.save(item.pk, RED, a)
+    work()
+    assert_settled(uploads.colours)
+
+
+@pytest.mark.parametrize("statement", BOUNDARIES)
+def test_a_save_paused_while_a_worker_publishes_the_version_it_replaces(statement):
+    """(a): A's own upload is published between two statements of B's re-upload."""
+    uploads = Uploads()
+    item = Item.objects.create(title="race")
+    uploads.save(item.pk, BLACK)
+    work()
+    b = Item.objects.get(pk=item.pk)
+
+    def a_saves_and_is_published() -> None:
+        uploads.save(item.pk, RED)
+        work()
+
+    with paused_after(statement, a_saves_and_is_published):
+        uploads.save(item.pk, BLUE, b)
+    work()
+    assert_settled(uploads.colours)
+
+
+@pytest.mark.parametrize("statement", BOUNDARIES)
+@pytest.mark.parametrize("other", ["clear", "delete"])
+def test_an_upload_racing_a_clear_or_a_delete(statement, other):
+    uploads = Uploads()
+    item = Item.objects.create(title="race")
+    uploads.save(item.pk, BLACK)
+    work()
+    a = Item.objects.get(pk=item.pk)
+
+    def b_acts() -> None:
+        b = Item.objects.filter(pk=item.pk).first()
+        if b is None:
+            return
+        if other == "clear":
+            b.image.delete()
+        else:
+            b.delete()
+
+    with paused_after(statement, b_acts):
+        uploads.save(item.pk, RED, a)
+    work()
+    assert_settled(uploads.colours)
+
+
+def test_a_plain_save_of_a_stale_instance_never_writes_an_older_version_back():
+    uploads = Uploads()
+    item = Item.objects.create(title="stale")
+    uploads.save(item.pk, BLACK)
+    stale = Item.objects.get(pk=item.pk)  # processing, version BLACK
+    work()
+    uploads.save(item.pk, RED)
+    work()
+    stale.title = "edited"
+    stale.save()
+    item.refresh_from_db()
+    assert item.title == "edited"
+    assert item.image.ready
+    assert uploads.colours[item.image.name] == RED
+    assert_settled(uploads.colours)
+
+
+def test_deleting_a_stale_instance_deletes_the_version_the_row_holds():
+    uploads = Uploads()
+    item = Item.objects.create(title="stale")
+    uploads.save(item.pk, BLACK)
+    work()
+    stale = Item.objects.get(pk=item.pk)
+    uploads.save(item.pk, RED)
+    work()
+    stale.delete()
+    assert not Item.objects.exists()
+    assert_settled(uploads.colours)  # nothing published is left
+
+
+def test_a_reupload_killed_before_its_job_leaves_no_orphan_and_no_old_version(monkeypatch):
+    """(c): a web process dying between the record's and the job's commits."""
+    uploads = Uploads()
+    item = Item.objects.create(title="killed")
+    uploads.save(item.pk, BLACK)
+    work()
+
+    class Killed(BaseException):
+        pass
+
+    def die(**kwargs: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(queue, "enqueue", die)
+    with pytest.raises(Killed):
+        uploads.save(item.pk, RED)
+    monkeypatch.undo()
+    # The record and the job commit together: the record still shows what it had.
+    item.refresh_from_db()
+    assert item.image.ready
+    assert uploads.colours[item.image.name] == BLACK
+    assert orphans.requeue(timedelta(0)) == 0
+    # What the dead process staged is nobody's: housekeeping's to remove.
+    staged = storage.staging_storage()
+    leftovers = files_under(staged.location)
+    assert len(leftovers) == 1
+    staged.delete(leftovers.pop())
+    assert_settled({name: c for name, c in uploads.colours.items() if c == BLACK})
