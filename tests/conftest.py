@@ -22,6 +22,17 @@ def media(settings, tmp_path: Path) -> Path:
     return root
 
 
+def child_environ(media: Path) -> dict[str, str]:
+    """The environment of a process that works on the test's database and MEDIA_ROOT."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "ATTACHMENTS_TEST_CHILD_DB": str(connection.settings_dict["NAME"]),
+        "ATTACHMENTS_TEST_MEDIA_ROOT": str(media),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 @pytest.fixture
 def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start ``manage.py process_attachments`` processes on the test database.
@@ -30,13 +41,7 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     ``settings`` become the worker's ``ATTACHMENTS``, ``storages`` its ``STORAGES``.
     """
     started: list[subprocess.Popen[str]] = []
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "ATTACHMENTS_TEST_CHILD_DB": str(connection.settings_dict["NAME"]),
-        "ATTACHMENTS_TEST_MEDIA_ROOT": str(media),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = child_environ(media)
 
     def start(
         *args: str,

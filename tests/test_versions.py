@@ -10,6 +10,10 @@ a worker) runs to the end, so every boundary between two statements is tried.
 from __future__ import annotations
 
 import io
+import json
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -23,6 +27,7 @@ from PIL import Image
 from attachments import orphans, queue, storage
 from attachments.models import Job
 from demo_site.models import Item
+from tests.conftest import ROOT, child_environ
 from tests.uploads import work
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -238,3 +243,35 @@ def test_a_reupload_killed_before_its_job_leaves_no_orphan_and_no_old_version(mo
     assert len(leftovers) == 1
     staged.delete(leftovers.pop())
     assert_settled({name: c for name, c in uploads.colours.items() if c == BLACK})
+
+
+@pytest.mark.slow
+def test_processes_saving_at_random_beside_workers_keep_every_promise(start_worker, media):
+    """Four web processes re-upload, edit, clear and delete three records while two workers run."""
+    pks = ",".join(str(Item.objects.create(title=str(i)).pk) for i in range(3))
+    fast = {"HEARTBEAT_INTERVAL": 0.2, "LOCK_TIMEOUT": 5, "BACKOFF_SCALE": 0.01}
+    workers = [start_worker("--poll-interval", "0.02", settings=fast) for _ in range(2)]
+    savers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.tools.save_at_random", str(seed), pks, "40"],
+            cwd=ROOT,
+            env=child_environ(media),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(4)
+    ]
+    colours: dict[str, tuple[int, int, int]] = {}
+    for saver in savers:
+        out, err = saver.communicate(timeout=300)
+        assert saver.returncode == 0, err
+        for line in out.splitlines():
+            upload = json.loads(line)
+            colours[upload["name"]] = tuple(upload["colour"])
+    assert len(colours) > 20
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    assert start_worker("--burst", settings=fast).wait(timeout=120) == 0
+    assert_settled(colours)
