@@ -542,3 +542,17 @@ def test_render_holds_its_pixels_within_the_budget():
     assert held_by(progressive.getvalue()) == 2 * 4 * 200 * 150 + 2 * 1.5 * 1600 * 1200
     # Formats without DCT scaling take their full size.
     assert held_by(images.png((800, 600))) == 2 * 4 * 800 * 600
+
+
+@pytest.mark.parametrize(
+    ("geometry", "colour"),
+    [("40x40#north", (255, 0, 0)), ("40x40#south", (0, 0, 255)), ("40x40#0.5,0.1", (255, 0, 0))],
+)
+def test_a_crop_cuts_where_its_gravity_says(geometry: str, colour: tuple[int, int, int]) -> None:
+    banner = Image.new("RGB", (100, 300), (255, 0, 0))
+    banner.paste((0, 0, 255), (0, 150, 100, 300))  # red above, blue below
+    buffer = io.BytesIO()
+    banner.save(buffer, "PNG")
+    out = Image.open(io.BytesIO(render(buffer.getvalue(), s=geometry)["s"].data)).convert("RGB")
+    assert out.size == (40, 40)
+    assert {out.getpixel((x, y)) for x in (0, 39) for y in (0, 39)} == {colour}
