@@ -40,7 +40,8 @@ DEFAULTS: dict[str, Any] = {
     # Multiplies the retry delay (Sidekiq's attempts**4 + 15 + jitter seconds).
     "BACKOFF_SCALE": 1.0,
     # Seconds an idle worker waits between looks at the job table. On
-    # PostgreSQL workers are woken by NOTIFY and poll only as a fallback.
+    # PostgreSQL (NOTIFY) and SQLite (PRAGMA data_version) workers are woken
+    # when a job commits and look at the table at least every second.
     "POLL_INTERVAL": 0.05,
     # A running job's worker refreshes its lock this often (seconds); a lock
     # not refreshed for LOCK_TIMEOUT seconds belongs to a dead worker, and
