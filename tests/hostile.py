@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from attachments.imaging import MAX_HEADER_BYTES
 from tests import images
 
 REJECTED, READY, FAILED = "rejected", "ready", "failed"
@@ -188,17 +189,33 @@ def heavy(size: int) -> list[Case]:
     """Uploads of about ``size`` bytes whose cost could grow with their size, if let."""
     jpeg_profile = min(size, 255 * 65_519)  # the most a JPEG's APP2 segments hold
     png_profile = 1_000_000  # Pillow refuses an iCCP chunk inflating to more than 1 MiB
+
+    def header(nbytes: int) -> str:
+        """A header of ``nbytes`` is parsed, or refused as too long to parse quickly."""
+        return READY if nbytes <= MAX_HEADER_BYTES - 1000 else REJECTED
+
     return [
         Case("gif-many-frames", "long.gif", lambda: gif_with_frames(size // 40), READY),
         Case("png-many-chunks", "c.png", lambda: png_with_chunks(size // 12), REJECTED, "header"),
         Case(
             "jpeg-many-comments", "c.jpg", lambda: jpeg_with_comments(size // 4), REJECTED, "header"
         ),
-        Case("png-huge-text", "t.png", lambda: png_with_text(size), READY),
-        Case("png-huge-xmp", "x.png", lambda: png_with_xmp(size), READY),
+        Case("png-huge-text", "t.png", lambda: png_with_text(size), header(size)),
+        Case("png-huge-xmp", "x.png", lambda: png_with_xmp(size), header(size)),
+        Case(  # the most header work accepted
+            "png-text-at-the-header-limit",
+            "l.png",
+            lambda: png_with_text(MAX_HEADER_BYTES - 1000),
+            READY,
+        ),
         Case("png-65535-exif-entries", "e.png", lambda: png_with_exif_entries(65_534), READY),
         Case("webp-huge-profile", "p.webp", lambda: with_profile("WEBP", size), READY),
-        Case("jpeg-huge-profile", "p.jpg", lambda: with_profile("JPEG", jpeg_profile), READY),
+        Case(
+            "jpeg-huge-profile",
+            "p.jpg",
+            lambda: with_profile("JPEG", jpeg_profile),
+            header(jpeg_profile),
+        ),
         Case("png-huge-profile", "p.png", lambda: with_profile("PNG", png_profile), READY),
     ]
 
