@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from . import headers
 from .exceptions import ImageTooLarge, InvalidImage
 from .geometry import Plan
 from .memory import MemoryBudget
@@ -80,12 +81,6 @@ _ORIENTATION = 0x0112
 # than this (a camera's EXIF fits in one 64 KiB JPEG segment; hex doubles it).
 _ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "xmp", "XML:com.adobe.xmp")
 _METADATA_BYTES = 128 * 1024
-# What Pillow may read to parse a header in the request. Ordinary files take 6-40
-# reads; a JPEG with the most ICC segments (255) about 800, with its 16 MB profile.
-# 4096 reads take a few ms. Camera EXIF is at most 64 KiB and print CMYK profiles
-# 0.5-2 MB; 4 MiB of chunks take about 20 ms to read and decode.
-MAX_HEADER_READS = 4096
-MAX_HEADER_BYTES = 4 * 1024 * 1024
 _UNLIMITED = MemoryBudget(None)
 
 # What a viewer does to the stored pixels to show an EXIF orientation upright.
@@ -134,7 +129,7 @@ class ImageInfo(_Typed):
     """What the header of an image says; no pixels were decoded to learn it."""
 
     format: str  # Pillow's name, except that a multi-picture JPEG (MPO) is "JPEG"
-    width: int  # as displayed, i.e. after the EXIF orientation
+    width: int  # as displayed, i.e. after the EXIF orientation (WebP: as stored)
     height: int
     mode: str  # as stored, e.g. "P" for GIF, "I;16" for 16-bit grey PNG, "CMYK"
 
@@ -169,16 +164,27 @@ def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = No
     only their parsers ever see the data. ``fp`` is read from its start and left
     rewound to it. Damage in the pixel data is found only by ``render``.
 
-    The work is bounded whatever the file: Pillow's parsers may read at most
-    ``MAX_HEADER_READS`` times and ``MAX_HEADER_BYTES`` (a longer header is
-    refused), frames after the first are never looked at, and orientation
-    metadata is read only up to ``_METADATA_BYTES``.
+    The work is bounded whatever the file (see ``headers``): Pillow's parsers
+    may make at most ``MAX_HEADER_READS`` reads of ``MAX_HEADER_BYTES`` in all
+    (a longer header is refused), frames after the first are never looked at,
+    orientation metadata is read only up to ``_METADATA_BYTES``, and a WebP's
+    30-byte header is read here, its EXIF orientation (at its end) left to
+    ``render``.
     """
     allowed = _readable(DEFAULT_FORMATS if formats is None else formats)
     names = ", ".join(_TYPES[fmt][2] if fmt in _TYPES else fmt for fmt in allowed)
+    invalid = f"The file is not a valid image. Accepted formats: {names or 'none'}."
     try:
-        with _decoding(f"The file is not a valid image. Accepted formats: {names or 'none'}."):
-            im = _open_image(_HeaderReader(fp), allowed, max_pixels)
+        head = fp.read(headers.WEBP_HEADER)
+        fp.seek(0)
+        if "WEBP" in allowed and headers.is_webp(head):
+            if (webp := headers.webp_header(head)) is None:
+                raise InvalidImage(invalid)
+            width, height, alpha = webp
+            _check_pixels(width, height, max_pixels)
+            return ImageInfo("WEBP", width, height, "RGBA" if alpha else "RGB")
+        with _decoding(invalid):
+            im = _open_image(headers.HeaderReader(fp), allowed, max_pixels)
             width, height = _upright_size(im, _orientation(im), max_pixels)
         return ImageInfo(_format(im), width, height, im.mode)
     finally:
@@ -292,47 +298,6 @@ class _PillowLimit:
 _pillow_limit = _PillowLimit()
 
 
-class _HeaderReader:
-    """``fp`` for Pillow's header parsers, refusing a header too long to parse quickly.
-
-    Pillow's parsers loop in Python over a format's chunks, markers and blocks,
-    one read or more each: a 40 MB PNG of empty chunks before its pixels, or a
-    JPEG of empty comments, took 9 s to open; a 40 MB text chunk 0.26 s.
-    A read of the whole rest of the file is not counted: only Pillow's WebP
-    plugin makes one, handing the file to libwebp, which parses it in C.
-    """
-
-    def __init__(self, fp: BinaryIO) -> None:
-        self._fp = fp
-        self._reads = 0
-        self._bytes = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is not None and size >= 0:
-            self._count(size)  # before reading: one chunk may declare it all
-        return self._fp.read(size)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        line = self._fp.readline(size)
-        self._count(len(line))
-        return line
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._fp.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._fp.tell()
-
-    def _count(self, nbytes: int) -> None:
-        self._reads += 1
-        self._bytes += nbytes
-        if self._reads > MAX_HEADER_READS or self._bytes > MAX_HEADER_BYTES:
-            raise InvalidImage(
-                "The image's header (the metadata before its pixels) is too long to be "
-                "checked. Save the image again without metadata."
-            )
-
-
 def _readable(formats: Collection[str] | None = None) -> list[str]:
     """``formats`` (default: all) that Pillow can open, for ``Image.open(formats=)``."""
     Image.init()
@@ -362,9 +327,13 @@ def _orientation(im: Image.Image) -> int:
 
 def _upright_size(im: Image.Image, orientation: int, max_pixels: int) -> tuple[int, int]:
     width, height = im.size
+    _check_pixels(width, height, max_pixels)
+    return (height, width) if _TO_STORED[orientation][0] else (width, height)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise _too_large(f"The image is {width}x{height} pixels ({width * height:,})", max_pixels)
-    return (height, width) if _TO_STORED[orientation][0] else (width, height)
 
 
 @dataclass

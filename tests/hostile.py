@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from attachments.imaging import MAX_HEADER_BYTES
+from attachments.headers import MAX_HEADER_BYTES
 from tests import images
 
 REJECTED, READY, FAILED = "rejected", "ready", "failed"
