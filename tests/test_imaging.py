@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import threading
 import warnings
 from typing import Any
 
@@ -263,6 +264,44 @@ def test_the_pixel_limit_is_ours_whatever_pillows(monkeypatch, pillow_limit):
         probe(data, max_pixels=3000)
     with pytest.raises(ImageTooLarge, match=r"; the largest accepted is 3,000 pixels\.$"):
         render(data, max_pixels=3000, s="32x32")
+
+
+def test_pillows_limit_stays_lifted_until_the_last_concurrent_open_ends(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    inside = {"first": threading.Event(), "second": threading.Event()}
+    release = {"first": threading.Event(), "second": threading.Event()}
+    real_open = Image.open
+
+    def open_when_released(fp: Any, formats: Any = None) -> Image.Image:
+        name = threading.current_thread().name
+        inside[name].set()
+        release[name].wait(10)
+        return real_open(fp, formats=formats)
+
+    monkeypatch.setattr(Image, "open", open_when_released)
+    data = images.png((64, 48))  # 3,072 pixels: Pillow alone refuses above 2,000
+    results: dict[str, Any] = {}
+
+    def probe_in(name: str) -> threading.Thread:
+        def target() -> None:
+            try:
+                results[name] = probe(data, max_pixels=4000).width
+            except InvalidImage as exc:
+                results[name] = exc
+
+        thread = threading.Thread(target=target, name=name)
+        thread.start()
+        assert inside[name].wait(10)
+        return thread
+
+    first, second = probe_in("first"), probe_in("second")
+    release["first"].set()
+    first.join(10)
+    assert Image.MAX_IMAGE_PIXELS == 4000  # the second is still opening
+    release["second"].set()
+    second.join(10)
+    assert results == {"first": 64, "second": 64}
+    assert Image.MAX_IMAGE_PIXELS == 1000
 
 
 def test_the_pixel_limit_speaks_where_warnings_are_errors(monkeypatch):
