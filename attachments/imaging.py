@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any, BinaryIO
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from . import headers
 from .exceptions import ImageTooLarge, InvalidImage
 from .geometry import Plan
 from .memory import MemoryBudget
@@ -75,6 +77,10 @@ _UNREADABLE = "The image cannot be read: the file is damaged, incomplete or not 
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 _ORIENTATION = 0x0112
+# Where Pillow's getexif() looks for the orientation; none is read if any is larger
+# than this (a camera's EXIF fits in one 64 KiB JPEG segment; hex doubles it).
+_ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "xmp", "XML:com.adobe.xmp")
+_METADATA_BYTES = 128 * 1024
 _UNLIMITED = MemoryBudget(None)
 
 # What a viewer does to the stored pixels to show an EXIF orientation upright.
@@ -123,12 +129,9 @@ class ImageInfo(_Typed):
     """What the header of an image says; no pixels were decoded to learn it."""
 
     format: str  # Pillow's name, except that a multi-picture JPEG (MPO) is "JPEG"
-    width: int  # as displayed, i.e. after the EXIF orientation
+    width: int  # as displayed, i.e. after the EXIF orientation (WebP: as stored)
     height: int
     mode: str  # as stored, e.g. "P" for GIF, "I;16" for 16-bit grey PNG, "CMYK"
-    # n_frames: from the header for PNG and WebP; for GIF Pillow walks the frame
-    # blocks, reading but not decoding them (22 ms for a 25 MB GIF of 40 frames).
-    frames: int
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ class _Source:
     orientation: int
     size: tuple[int, int]  # original, upright
     scale: float  # original pixels per decoded pixel
-    icc: bytes | None
+    to_srgb: ImageCms.ImageCmsTransform | None  # from the original's colour profile
 
 
 def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
@@ -160,16 +163,30 @@ def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = No
     ``formats`` are the Pillow format names accepted (default ``DEFAULT_FORMATS``);
     only their parsers ever see the data. ``fp`` is read from its start and left
     rewound to it. Damage in the pixel data is found only by ``render``.
+
+    The work is bounded whatever the file (see ``headers``): Pillow's parsers
+    may make at most ``MAX_HEADER_READS`` reads of ``MAX_HEADER_BYTES`` in all
+    (a longer header is refused), frames after the first are never looked at,
+    orientation metadata is read only up to ``_METADATA_BYTES``, and a WebP's
+    30-byte header is read here, its EXIF orientation (at its end) left to
+    ``render``.
     """
     allowed = _readable(DEFAULT_FORMATS if formats is None else formats)
     names = ", ".join(_TYPES[fmt][2] if fmt in _TYPES else fmt for fmt in allowed)
+    invalid = f"The file is not a valid image. Accepted formats: {names or 'none'}."
     try:
-        with _decoding(f"The file is not a valid image. Accepted formats: {names or 'none'}."):
-            im = Image.open(fp, formats=allowed)
+        head = fp.read(headers.WEBP_HEADER)
+        fp.seek(0)
+        if "WEBP" in allowed and headers.is_webp(head):
+            if (webp := headers.webp_header(head)) is None:
+                raise InvalidImage(invalid)
+            width, height, alpha = webp
+            _check_pixels(width, height, max_pixels)
+            return ImageInfo("WEBP", width, height, "RGBA" if alpha else "RGB")
+        with _decoding(invalid):
+            im = _open_image(headers.HeaderReader(fp), allowed, max_pixels)
             width, height = _upright_size(im, _orientation(im), max_pixels)
-            # Not an animation: the extra pictures of an MPO are previews or depth maps.
-            frames = 1 if im.format == "MPO" else getattr(im, "n_frames", 1)
-        return ImageInfo(_format(im), width, height, im.mode, frames)
+        return ImageInfo(_format(im), width, height, im.mode)
     finally:
         fp.seek(0)
 
@@ -204,7 +221,7 @@ def render(
                 image = _resample(source, header.plans[style.name])
                 fmt = style.format or source.format
                 quality = style.quality or qualities.get(fmt)
-                data = _encode(image, fmt, quality, source.icc)
+                data = _encode(image, fmt, quality)
                 renditions[style.name] = Rendition(style.name, data, fmt, *image.size)
     finally:
         fp.seek(0)
@@ -216,12 +233,6 @@ def _decoding(message: str) -> Iterator[None]:
     """Turn Pillow's complaints about the data into ``InvalidImage(message)``."""
     try:
         yield
-    except Image.DecompressionBombError as exc:
-        # Pillow refuses above twice its MAX_IMAGE_PIXELS, before we can see the size.
-        raise ImageTooLarge(
-            f"The image has more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, "
-            "too many to be processed."
-        ) from exc
     except OSError as exc:
         # Pillow reports bad data as a bare OSError; an errno or a subclass
         # (ConnectionError, TimeoutError, ...) means reading failed: retryable.
@@ -230,6 +241,61 @@ def _decoding(message: str) -> Iterator[None]:
         raise InvalidImage(message) from exc
     except (SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error) as exc:
         raise InvalidImage(message) from exc
+
+
+def _open_image(fp: BinaryIO, formats: list[str], max_pixels: int) -> Image.Image:
+    """``Image.open`` with our pixel limit in place of Pillow's ``MAX_IMAGE_PIXELS``."""
+    try:
+        with _pillow_limit.at_least(max_pixels):
+            return Image.open(fp, formats=formats)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses above twice its limit, now at least ours, inside open(),
+        # before we see the size (the warning is raised only where warnings are errors).
+        raise _too_large(f"The image has more than {max_pixels:,} pixels", max_pixels) from exc
+
+
+def _too_large(what: str, max_pixels: int) -> ImageTooLarge:
+    return ImageTooLarge(f"{what}; the largest accepted is {max_pixels:,} pixels.")
+
+
+class _PillowLimit:
+    """Lifts Pillow's ``MAX_IMAGE_PIXELS`` to at least ours while our opens run.
+
+    Pillow checks its own process-wide limit inside ``Image.open`` (and inside
+    plugins, before they allocate), so a project that lowered it would refuse
+    images our ``max_pixels`` accepts, with Pillow's words. Where it is already
+    as high as ours (Pillow's default, 89 MP, is above ours) nothing changes.
+    The first of our concurrent opens to lift it saves it, and the last one out
+    puts it back, unless the project changed it meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: int | None = None
+        self._lifted: int | None = None  # what we set it to, while we have it set
+
+    @contextmanager
+    def at_least(self, max_pixels: int) -> Iterator[None]:
+        with self._lock:
+            self._users += 1
+            current = Image.MAX_IMAGE_PIXELS
+            if current is not None and max_pixels > current:
+                if self._lifted is None:
+                    self._saved = current
+                Image.MAX_IMAGE_PIXELS = self._lifted = max_pixels
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if not self._users and self._lifted is not None:
+                    if self._lifted == Image.MAX_IMAGE_PIXELS:
+                        Image.MAX_IMAGE_PIXELS = self._saved
+                    self._lifted = None
+
+
+_pillow_limit = _PillowLimit()
 
 
 def _readable(formats: Collection[str] | None = None) -> list[str]:
@@ -246,7 +312,10 @@ def _format(im: Image.Image) -> str:
 
 
 def _orientation(im: Image.Image) -> int:
-    """The EXIF orientation from what the header gave; 1 if absent or unusable."""
+    """The EXIF orientation from what the header gave; 1 if absent, unusable or oversized."""
+    if any(len(im.info.get(key) or "") > _METADATA_BYTES for key in _ORIENTATION_SOURCES):
+        # Parsing it takes a Python loop per EXIF entry and a search through XMP.
+        return 1
     try:
         # The base method reads only what open() parsed; PngImageFile.getexif would
         # decode the whole image to look for an eXIf chunk after the pixel data.
@@ -258,12 +327,13 @@ def _orientation(im: Image.Image) -> int:
 
 def _upright_size(im: Image.Image, orientation: int, max_pixels: int) -> tuple[int, int]:
     width, height = im.size
-    if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"The image is {width}x{height} pixels ({width * height:,}); "
-            f"the largest accepted is {max_pixels:,} pixels."
-        )
+    _check_pixels(width, height, max_pixels)
     return (height, width) if _TO_STORED[orientation][0] else (width, height)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise _too_large(f"The image is {width}x{height} pixels ({width * height:,})", max_pixels)
 
 
 @dataclass
@@ -283,7 +353,7 @@ class _Header:
 
 def _open(fp: BinaryIO, styles: Sequence[Style], max_pixels: int) -> _Header:
     with _decoding(_UNREADABLE):
-        im = Image.open(fp, formats=_readable())
+        im = _open_image(fp, _readable(), max_pixels)
         orientation = _orientation(im)
         size = _upright_size(im, orientation, max_pixels)
     swap = _TO_STORED[orientation][0]
@@ -324,13 +394,15 @@ def _footprint(im: Image.Image, full: tuple[int, int]) -> int:
 
 
 def _decode(header: _Header) -> _Source:
-    im, icc, scale, need = header.image, header.icc, header.scale, header.need
+    im, scale, need = header.image, header.scale, header.need
+    to_srgb = None
     with _decoding(_UNREADABLE):
         im.load()
         if im.mode == "CMYK":
-            im, icc = _cmyk_to_rgb(im, icc), None
+            im = _cmyk_to_rgb(im, header.icc)
         else:
             im = _normalise(im)
+            to_srgb = _srgb_transform(header.icc, grey=im.mode in ("L", "LA"))
     if im.mode in _PREMULTIPLIED and im.getchannel("A").getextrema() == (255, 255):
         # Opaque throughout, as many exported PNGs are: the alpha channel says
         # nothing, and dropping it costs a fifth of premultiplying (one fast pass
@@ -343,9 +415,9 @@ def _decode(header: _Header) -> _Source:
     factor = min(im.width // int(need[0] * _REDUCE_GAP), im.height // int(need[1] * _REDUCE_GAP))
     if factor >= 2:
         im, scale = im.reduce(factor), scale * factor
-    im.info = {}  # Resized copies inherit info; no EXIF, XMP or comments may leak out.
+    im.info = {}  # Resized copies inherit info; no EXIF, XMP, comments or profile may leak out.
     fmt = header.format if header.format in _TYPES else "PNG"
-    return _Source(im, fmt, header.orientation, header.size, scale, icc)
+    return _Source(im, fmt, header.orientation, header.size, scale, to_srgb)
 
 
 def _draft(im: Image.Image, target: tuple[int, int]) -> float:
@@ -367,6 +439,33 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
             pass  # A broken or non-CMYK profile: fall back to the plain formula.
     # (255 - C) * (255 - K) / 255 per channel; Pillow has already undone Adobe's inversion.
     return im.convert("RGB")
+
+
+def _srgb_transform(icc: bytes | None, *, grey: bool) -> ImageCms.ImageCmsTransform | None:
+    """The transform from the original's profile to sRGB; None where none is needed.
+
+    Styles carry no profile, so browsers show them as sRGB: pixels in another
+    space must be converted. An sRGB profile (by its description) needs nothing,
+    and neither does one that cannot be used (unreadable, or for the other kind of
+    samples): the image is then taken as sRGB, as a browser does without a profile.
+    """
+    if not icc:
+        return None
+    try:
+        profile = ImageCms.getOpenProfile(io.BytesIO(icc))
+        space = profile.profile.xcolor_space.strip()
+        if space != ("GRAY" if grey else "RGB") or _is_srgb(profile):
+            return None
+        return ImageCms.buildTransform(profile, _SRGB, "L" if grey else "RGB", "RGB")
+    except ImageCms.PyCMSError:
+        return None
+
+
+def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
+    # "sRGB IEC61966-2.1", "sRGB built-in", "sRGB v4 ICC preference", ... but not
+    # the linear variants some tools write.
+    description = profile.profile.profile_description.lower()
+    return description.startswith("srgb") and "linear" not in description
 
 
 def _normalise(im: Image.Image) -> Image.Image:
@@ -405,11 +504,25 @@ def _resample(source: _Source, plan: Plan) -> Image.Image:
     )
     if source.orientation in _UPRIGHT:
         image = image.transpose(_UPRIGHT[source.orientation])
-    return image.convert(_STRAIGHT[image.mode]) if image.mode in _STRAIGHT else image
+    if image.mode in _STRAIGHT:
+        image = image.convert(_STRAIGHT[image.mode])
+    return _apply(source.to_srgb, image) if source.to_srgb else image
 
 
-def _encode(image: Image.Image, fmt: str, quality: int | None, icc: bytes | None) -> bytes:
-    grey = image.mode in ("L", "LA")
+def _apply(transform: ImageCms.ImageCmsTransform, image: Image.Image) -> Image.Image:
+    """Convert a style to sRGB: after resampling, where it has the fewest pixels."""
+    alpha = image.getchannel("A") if image.mode in ("LA", "RGBA") else None
+    colour = image.convert(image.mode[:-1]) if alpha else image
+    converted = transform.apply(colour)
+    if image.mode.startswith("L"):
+        converted = converted.convert("L")  # neutral greys come out with R = G = B
+    if alpha:
+        converted.putalpha(alpha)
+    converted.info = {}  # apply() labels its output with the sRGB profile
+    return converted
+
+
+def _encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
     params: dict[str, Any] = {}
     if fmt == "JPEG":
         # optimize=True would change nothing: libjpeg always optimises progressive scans.
@@ -420,10 +533,7 @@ def _encode(image: Image.Image, fmt: str, quality: int | None, icc: bytes | None
         image = image.convert(_WEBP_MODES.get(image.mode, image.mode))
         params = {"quality": quality, "method": _WEBP_METHOD}
     elif fmt == "GIF":
-        image, icc = _to_palette(image), None
-    # A profile describes grey or colour samples; never attach it to the other kind.
-    if icc and (image.mode in ("L", "LA")) == grey:
-        params["icc_profile"] = icc
+        image = _to_palette(image)
     buffer = io.BytesIO()
     image.save(buffer, fmt, **params)
     return buffer.getvalue()

@@ -1,6 +1,6 @@
 """Benchmark of the upload request: what an AttachmentField adds to it.
 
-    .venv/bin/python benchmarks/upload.py [--quick] [--requests N]
+    .venv/bin/python benchmarks/upload.py [--quick] [--requests N] [--hostile-mb MB]
 
 Multipart POSTs of an 18 MP camera-sized JPEG (``corpus.big_jpeg``, about 5 MB)
 to views that validate a ModelForm and save it (``benchmarks/uploadapp``), one
@@ -13,7 +13,13 @@ model per kind of field:
 * ``AttachmentField`` with ``process_in_background=False``: the styles are made in
   the request, on commit; what the background path saves the user;
 * the plain and the 2-style upload again with a 1 MP JPEG: the request's cost
-  follows the bytes sent, not the pixels.
+  follows the bytes sent, not the pixels;
+* the hostile corpus's heavy cases (``tests.hostile.heavy``: a GIF of a million
+  frames, a PNG of empty chunks, a JPEG of empty comments, huge text, XMP, EXIF
+  and colour profiles), each about ``--hostile-mb`` MB, to the 2-style field and
+  to the plain ``FileField``: the probe reads a header with a bounded amount of
+  work, so a hostile file costs about what its bytes cost any upload. The
+  slowest is reported against the plain upload of the same file.
 
 The server is real: Django's WSGI handler under ``wsgiref`` in its own process on
 127.0.0.1 (one request at a time), so each request goes through the socket,
@@ -48,9 +54,11 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from benchmarks import corpus
+from tests import hostile
 
 SETTINGS = "benchmarks.uploadapp.settings"
 MAX_RATIO = 1.2  # background upload p50 / plain FileField upload p50
+MAX_HOSTILE_RATIO = 1.5  # slowest hostile upload p50 / plain upload of the same file p50
 TIMEOUT = 120  # seconds for any one request
 
 
@@ -61,6 +69,7 @@ class Endpoint:
     body: bytes
     content_type: str
     times: list[float] = field(default_factory=list)
+    status: int = 201  # expected: 400 for an upload the form refuses
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.times)
@@ -136,6 +145,7 @@ def serve() -> None:
 
     django.setup()
     logging.getLogger("attachments").setLevel(logging.WARNING)
+    logging.getLogger("django.request").setLevel(logging.ERROR)  # refused hostile uploads
     server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=Quiet)
     print(server.server_port, flush=True)
     server.serve_forever()
@@ -145,6 +155,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 requests per endpoint")
     parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument(
+        "--hostile-mb", type=int, default=40, help="size of each hostile file (default 40)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -174,6 +187,7 @@ def main() -> None:
         ]
         stats = run(endpoints, requests, atomic)
         results[mode] = (endpoints, stats)
+    hostile_rows = run_hostile(args.hostile_mb * 1_000_000, requests)
     run_kind = "--quick" if args.quick else "full run"
     print(f"\nUpload request time ({run_kind}): {requests} POSTs per row")
     print(
@@ -187,6 +201,20 @@ def main() -> None:
     )
     for mode, (endpoints, stats) in results.items():
         report(mode, endpoints, stats, requests)
+    report_hostile(hostile_rows, args.hostile_mb, requests)
+
+
+def run_hostile(size: int, requests: int) -> list[tuple[hostile.Case, Endpoint, Endpoint, dict]]:
+    """Each heavy hostile file to the 2-style field and to a plain FileField, interleaved."""
+    rows = []
+    for case in hostile.heavy(size):
+        body, content_type = multipart(case.content(), case.filename)
+        status = 400 if case.outcome == hostile.REJECTED else 201
+        attachment = Endpoint(case.id, "backgroundupload", body, content_type, status=status)
+        plain = Endpoint(case.id, "plainupload", body, content_type)
+        stats = run([attachment, plain], requests, "0")
+        rows.append((case, attachment, plain, stats))
+    return rows
 
 
 def run(endpoints: list[Endpoint], requests: int, atomic: str) -> dict:
@@ -217,7 +245,7 @@ def run(endpoints: list[Endpoint], requests: int, atomic: str) -> dict:
         for number in range(requests + 2):
             for endpoint in endpoints:
                 seconds, status, payload = post(port, endpoint)
-                if status != 201:
+                if status != endpoint.status:
                     raise SystemExit(f"{endpoint.label}: HTTP {status}: {payload[:300]!r}")
                 if number >= 2:
                     endpoint.times.append(seconds)
@@ -264,6 +292,37 @@ def report(mode: str, endpoints: list[Endpoint], stats: dict, requests: int) -> 
     }
     for check, ok in checks.items():
         print(f"Check: {check}: {'PASS' if ok else 'MISS'}")
+
+
+def report_hostile(rows: list, megabytes: int, requests: int) -> None:
+    sent = requests + 2
+    print(f"\nHostile uploads, about {megabytes} MB each (autocommit), to AttachmentField")
+    print("(2 styles) and to a plain FileField, interleaved; outcome: form's answer\n")
+    header = f"{'file':26}{'MB':>6}{'outcome':>10}{'p50 ms':>9}{'plain p50':>11}{'/ plain':>9}"
+    print(header)
+    print("-" * len(header))
+    slowest = None
+    for case, attachment, plain, stats in rows:
+        ratio = attachment.p50 / plain.p50
+        megabytes_sent = len(attachment.body) / 1e6
+        print(
+            f"{case.id:26}{megabytes_sent:6.1f}{case.outcome:>10}{attachment.p50:9.1f}"
+            f"{plain.p50:11.1f}{ratio:9.2f}"
+        )
+        if slowest is None or ratio > slowest[1]:
+            slowest = (case.id, ratio, attachment)
+        accepted = case.outcome != hostile.REJECTED
+        expected = {"jobs": sent if accepted else 0, "records": sent if accepted else 0}
+        found = {"jobs": stats["jobs"], "records": len(stats["backgroundupload"])}
+        if found != expected:
+            print(f"Check: {case.id}: {found} instead of {expected}: MISS")
+    name, ratio, endpoint = slowest
+    print()
+    print(
+        f"Target: slowest hostile upload ({name}) p50 <= {MAX_HOSTILE_RATIO}x the plain upload "
+        f"of the same file: {ratio:.2f}x {'PASS' if ratio <= MAX_HOSTILE_RATIO else 'MISS'} "
+        f"(p95 {endpoint.percentile(0.95):.0f} ms)"
+    )
 
 
 if __name__ == "__main__":
