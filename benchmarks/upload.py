@@ -30,6 +30,12 @@ endpoints are interleaved, after two warm-up requests each; p50 and p95 of the
 client's wall time per request. Then the server's records are checked: every
 background upload has its job and is still processing, every in-request one is
 ready.
+
+``--baseline REV`` measures a change instead: two servers, one running this
+checkout's ``attachments`` and one running git revision REV's (extracted with
+``git archive``; the benchmark app is this checkout's), take the same uploads
+(new records, and re-uploads to an existing record as an edit form makes)
+interleaved request by request, and the table gives each p50 and their ratio.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import _script  # first of all: it fixes sys.path
 
 # isort: split
 import argparse
+import contextlib
 import http.client
 import io
 import json
@@ -49,6 +56,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -131,26 +139,6 @@ def get_json(port: int, path: str) -> dict:
         connection.close()
 
 
-def serve() -> None:
-    """The server process: Django under wsgiref on a free loopback port, printed first."""
-    import logging
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-    import django
-    from django.core.wsgi import get_wsgi_application
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    django.setup()
-    logging.getLogger("attachments").setLevel(logging.WARNING)
-    logging.getLogger("django.request").setLevel(logging.ERROR)  # refused hostile uploads
-    server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=Quiet)
-    print(server.server_port, flush=True)
-    server.serve_forever()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 requests per endpoint")
@@ -158,12 +146,16 @@ def main() -> None:
     parser.add_argument(
         "--hostile-mb", type=int, default=40, help="size of each hostile file (default 40)"
     )
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="instead: this checkout's attachments against git revision REV's, same run",
+    )
     args = parser.parse_args()
-    if args.serve:
-        serve()
-        return
     requests = args.requests or (8 if args.quick else 30)
+    if args.baseline:
+        compare(args.baseline, requests)
+        return
 
     big = corpus.big_jpeg()
     small = small_jpeg(big)
@@ -219,28 +211,7 @@ def run_hostile(size: int, requests: int) -> list[tuple[hostile.Case, Endpoint, 
 
 def run(endpoints: list[Endpoint], requests: int, atomic: str) -> dict:
     """Serve a fresh database and MEDIA_ROOT, time the requests; the server's stats after."""
-    folder = tempfile.mkdtemp(prefix="attachments-bench-upload-")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "UPLOADAPP_DB": "sqlite",
-        "UPLOADAPP_DB_NAME": os.path.join(folder, "db.sqlite3"),
-        "UPLOADAPP_MEDIA_ROOT": os.path.join(folder, "media"),
-        "UPLOADAPP_ATOMIC_REQUESTS": atomic,
-        "PYTHONPATH": _script.ROOT,
-    }
-    server = None
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v0"], env=env, check=True
-        )
-        server = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--serve"],
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        port = int(server.stdout.readline())
+    with server(atomic) as port:
         log(f"server on 127.0.0.1:{port}, ATOMIC_REQUESTS={atomic}, {requests} requests each")
         for number in range(requests + 2):
             for endpoint in endpoints:
@@ -250,11 +221,99 @@ def run(endpoints: list[Endpoint], requests: int, atomic: str) -> dict:
                 if number >= 2:
                     endpoint.times.append(seconds)
         return get_json(port, "/stats/")
+
+
+@contextlib.contextmanager
+def server(atomic: str, code: str | None = None) -> Iterator[int]:
+    """A web server on a fresh database and MEDIA_ROOT; ``code``: where ``attachments`` is."""
+    folder = tempfile.mkdtemp(prefix="attachments-bench-upload-")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+        "UPLOADAPP_DB": "sqlite",
+        "UPLOADAPP_DB_NAME": os.path.join(folder, "db.sqlite3"),
+        "UPLOADAPP_MEDIA_ROOT": os.path.join(folder, "media"),
+        "UPLOADAPP_ATOMIC_REQUESTS": atomic,
+        "PYTHONPATH": os.pathsep.join([*([code] if code else []), _script.ROOT]),
+    }
+    process = None
+    try:
+        # From the temporary folder, so that PYTHONPATH alone says whose code runs.
+        subprocess.run(
+            [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v0"],
+            env=env,
+            cwd=folder,
+            check=True,
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.uploadapp.server"],
+            env=env,
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        yield int(process.stdout.readline())
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def compare(revision: str, requests: int) -> None:
+    """Time the same uploads against this checkout and ``revision``, interleaved, one run."""
+    code = tempfile.mkdtemp(prefix="attachments-bench-baseline-")
+    try:
+        archive = subprocess.run(
+            ["git", "-C", _script.ROOT, "archive", revision, "attachments"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", code], input=archive, check=True)
+        big = corpus.big_jpeg()
+        small = small_jpeg(big)
+        kinds = [
+            ("plain FileField", "plainupload", big, False),
+            ("AttachmentField, new record", "backgroundupload", big, False),
+            ("AttachmentField, re-upload", "backgroundupload", big, True),
+            ("plain FileField, 1 MP", "plainupload", small, False),
+            ("AttachmentField, new record, 1 MP", "backgroundupload", small, False),
+            ("AttachmentField, re-upload, 1 MP", "backgroundupload", small, True),
+        ]
+        rows: dict[str, dict[str, Endpoint]] = {}
+        with server("0") as ours, server("0", code) as theirs:
+            log(f"servers: this checkout on {ours}, {revision} on {theirs}")
+            for label, model, data, again in kinds:
+                body, content_type = multipart(data, "photo.jpg")
+                rows[label] = {}
+                for name, port in (("ours", ours), ("theirs", theirs)):
+                    path = model
+                    if again:  # one record per server, re-uploaded every time
+                        created = post(port, Endpoint(label, model, body, content_type))
+                        path = f"{model}/{json.loads(created[2])['id']}"
+                    rows[label][name] = Endpoint(label, path, body, content_type)
+            for number in range(requests + 2):
+                for label in rows:
+                    for name, port in (("ours", ours), ("theirs", theirs)):
+                        endpoint = rows[label][name]
+                        seconds, status, payload = post(port, endpoint)
+                        if status != endpoint.status:
+                            raise SystemExit(f"{label}: HTTP {status}: {payload[:300]!r}")
+                        if number >= 2:
+                            endpoint.times.append(seconds)
+    finally:
+        shutil.rmtree(code, ignore_errors=True)
+    print(f"\nUpload request time, this checkout against {revision}, interleaved in one run")
+    print(
+        f"({requests} POSTs per row and server; SQLite, autocommit; "
+        f"load average {os.getloadavg()[0]:.1f})\n"
+    )
+    header = f"{'endpoint':36}{'ours ms':>9}{revision[:10]:>12}{'ours / it':>11}"
+    print(header)
+    print("-" * len(header))
+    for label, pair in rows.items():
+        ours_p50, theirs_p50 = pair["ours"].p50, pair["theirs"].p50
+        print(f"{label:36}{ours_p50:9.1f}{theirs_p50:12.1f}{ours_p50 / theirs_p50:11.2f}")
 
 
 def report(mode: str, endpoints: list[Endpoint], stats: dict, requests: int) -> None:
