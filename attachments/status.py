@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 
 from .conf import conf
@@ -62,9 +63,14 @@ def read(value: str) -> dict[str, Any]:
     from .processing import resolve
 
     try:
-        field_id, pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
+        field_id, raw_pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
         field = resolve(field_id)
-    except (signing.BadSignature, ValueError, TypeError, AttachmentsError) as exc:
+        if not isinstance(raw_pk, str):
+            raise TypeError(f"A primary key is signed as a string, not {raw_pk!r}.")
+        # Signed by this project, yet maybe not for this model's pk (a token
+        # from before a pk's type changed): unreadable is unknown, not a crash.
+        pk = field.model._meta.pk.to_python(raw_pk)
+    except (signing.BadSignature, ValueError, TypeError, ValidationError, AttachmentsError) as exc:
         raise BadToken(str(exc)) from exc
     row = (
         field.model._base_manager.filter(pk=pk)

@@ -74,6 +74,11 @@ def test_tokens_are_signed_with_the_projects_secret(client, settings):
         signing.dumps(["demo_site.item.image", "1"], salt="another.salt"),
         signing.dumps(["auth.user.password", "1"], salt="attachments.status"),
         signing.dumps("not-a-pair", salt="attachments.status"),
+        # Validly signed, but the model cannot read the pk (another project's
+        # token, a pk type changed since): as unknown as any other.
+        signing.dumps(["demo_site.item.image", "not-a-number"], salt="attachments.status"),
+        signing.dumps(["demo_site.item.image", ["1"]], salt="attachments.status"),
+        signing.dumps(["demo_site.item.image", "9" * 30], salt="attachments.status"),
     ],
 )
 def test_bad_tokens_are_404(client, token):
