@@ -41,4 +41,4 @@ fix: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media/attachments-staging
+	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media-staging

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any
 
 from django.apps import apps
@@ -58,6 +59,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     id="attachments.E105",
                 )
             )
+    errors.extend(_check_staging())
     for key in (
         "POLL_INTERVAL",
         "HEARTBEAT_INTERVAL",
@@ -108,6 +110,70 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             checks.Error(
                 f"ATTACHMENTS['KEEP_FAILED_DAYS'] must be None or a number of days, not {keep!r}.",
                 id="attachments.E108",
+            )
+        )
+    grace = conf.LEFTOVER_GRACE
+    if grace is not None and (
+        isinstance(grace, bool) or not isinstance(grace, int | float) or grace <= 0
+    ):
+        errors.append(
+            checks.Error(
+                "ATTACHMENTS['LEFTOVER_GRACE'] must be None or a number of seconds, "
+                f"not {grace!r}.",
+                id="attachments.E133",
+            )
+        )
+    return errors
+
+
+def _check_staging() -> list[checks.CheckMessage]:
+    """Where staged uploads live: a folder of its own that nothing serves."""
+    from .leftovers import shared_with
+    from .storage import place, served_folders, staging_storage, within
+
+    root = conf.STAGING_ROOT
+    if root is not None and not isinstance(root, str | os.PathLike):
+        return [
+            checks.Error(
+                f"ATTACHMENTS['STAGING_ROOT'] must be a folder's path, not {root!r}.",
+                id="attachments.E131",
+            )
+        ]
+    if root and conf.STAGING_STORAGE:
+        return [
+            checks.Error(
+                "ATTACHMENTS sets both STAGING_ROOT and STAGING_STORAGE.",
+                hint="STAGING_ROOT is the folder of the default staging storage; set the "
+                "location in the STAGING_STORAGE's OPTIONS instead, or drop STAGING_STORAGE.",
+                id="attachments.E132",
+            )
+        ]
+    if conf.STAGING_STORAGE and conf.STAGING_STORAGE not in settings.STORAGES:
+        return []  # E104
+    errors: list[checks.CheckMessage] = []
+    staged = staging_storage()
+    mine = place(staged)
+    if mine is None:
+        return errors
+    served = [what for what, folder in served_folders().items() if within(mine, folder)]
+    if served:
+        errors.append(
+            checks.Warning(
+                f"The staging storage lies in {', '.join(served)}: whatever serves that "
+                "folder serves uploads before they are checked, and failed ones for good.",
+                hint="Stage uploads in a folder nothing serves: leave STAGING_ROOT unset "
+                "(a folder beside MEDIA_ROOT) or point it elsewhere.",
+                id="attachments.W030",
+            )
+        )
+    shared = shared_with(staged)
+    if shared:
+        errors.append(
+            checks.Error(
+                f"The staging storage also holds {', '.join(shared)}, whose files no record "
+                "names as staged: the worker would take them for leftovers, so it deletes none.",
+                hint="Give staging a folder (or bucket prefix) of its own.",
+                id="attachments.E130",
             )
         )
     return errors

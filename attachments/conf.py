@@ -12,8 +12,16 @@ from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
     # STORAGES alias where uploads wait for their job; None means a private
-    # FileSystemStorage under MEDIA_ROOT/attachments-staging.
+    # FileSystemStorage in STAGING_ROOT.
     "STAGING_STORAGE": None,
+    # The folder of that default staging storage; None: "<MEDIA_ROOT>-staging",
+    # beside MEDIA_ROOT, so nothing serving MEDIA_ROOT serves staged uploads.
+    "STAGING_ROOT": None,
+    # Seconds a staged file that no record or job names is kept before the
+    # worker deletes it (an upload whose save rolled back). Longer than any
+    # transaction, so an upload whose record is being committed is never
+    # taken; None keeps them.
+    "LEFTOVER_GRACE": 24 * 60 * 60,
     # How jobs run: "database" (the Job table and process_attachments),
     # "tasks" (the project's django.tasks backend, Django 6.0+) or
     # "immediate" (in the request, on commit; for tests and tiny sites).

@@ -68,7 +68,7 @@ def process(job: Job) -> Outcome:
     staged = storage.staging_storage()
     state = record.values_list(field.state_attname, flat=True).first()
     if state is None:
-        staged.delete(job.source)
+        storage.delete_all(staged, [job.source])
         return Outcome.SUPERSEDED
     if state == "ready":
         # Published by a worker that died before it could finish up: only the
@@ -92,7 +92,7 @@ def process(job: Job) -> Outcome:
         storage.put(field.storage, name, renditions[style.name].data)
     if not record.update(**{field.state_attname: "ready"}):
         storage.delete_all(field.storage, names)
-        staged.delete(job.source)
+        storage.delete_all(staged, [job.source])
         return Outcome.SUPERSEDED
     _clean_up(field, job)
     attachment_processed.send(
@@ -103,7 +103,7 @@ def process(job: Job) -> Outcome:
 
 def _clean_up(field: AttachmentField, job: Job) -> None:
     """After publishing: drop the staged original and the version this one replaced."""
-    storage.staging_storage().delete(job.source)
+    storage.delete_all(storage.staging_storage(), [job.source])
     for name in job.previous_names:
         if name != job.source:
             storage.delete_all(field.storage, storage.version_names(name, field.styles.values()))

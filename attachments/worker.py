@@ -27,7 +27,7 @@ from types import FrameType
 
 from django.db import DatabaseError, connections, router
 
-from . import orphans, processing, queue, stats
+from . import leftovers, orphans, processing, queue, stats
 from .conf import conf
 from .models import Job
 from .routing import QueueOrder
@@ -43,6 +43,8 @@ _STATS_EVERY = 60.0  # seconds between progress lines of a long-running worker
 _SIGNAL_LATENCY = 0.25
 _HOUSEKEEPING_EVERY = 30.0
 _ORPHANS_EVERY = 300.0  # scans every model with attachments: seldom
+# Lists the whole staging storage; leftovers wait LEFTOVER_GRACE (a day) anyway.
+_LEFTOVERS_EVERY = 3600.0
 
 
 @dataclass
@@ -107,6 +109,7 @@ class Worker:
         self._done: list[int] = []
         self._inbox: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
         self._next_housekeeping = self._next_stats = self._next_orphans = time.monotonic()
+        self._next_leftovers = self._next_orphans
         self._drained = False  # a burst found nothing more to do
         # Set once every job is settled or handed back: heartbeats go on until
         # then, through the drain, or live jobs would be taken over meanwhile.
@@ -317,6 +320,10 @@ class Worker:
             self._next_orphans = time.monotonic() + _ORPHANS_EVERY
             with _going_on("Looking for uploads without a job failed; will try again."):
                 orphans.requeue(timedelta(seconds=conf.LOCK_TIMEOUT))
+        if conf.LEFTOVER_GRACE is not None and time.monotonic() >= self._next_leftovers:
+            self._next_leftovers = time.monotonic() + _LEFTOVERS_EVERY
+            with _going_on("Deleting staging leftovers failed; will try again."):
+                leftovers.sweep(timedelta(seconds=conf.LEFTOVER_GRACE))
 
     def _flush_stats(self) -> None:
         try:

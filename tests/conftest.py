@@ -70,3 +70,20 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=10)
+
+
+@pytest.fixture
+def staging_alias(settings) -> Callable[[Path], None]:
+    """Stage uploads in a ``STORAGES`` alias: a FileSystemStorage at the folder given."""
+
+    def use(location: Path) -> None:
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "staging": {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(location)},
+            },
+        }
+        settings.ATTACHMENTS = {"STAGING_STORAGE": "staging"}
+
+    return use

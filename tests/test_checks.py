@@ -30,6 +30,10 @@ def test_default_settings_pass():
         ({"MEMORY_BUDGET": "1G"}, "attachments.E109"),
         ({"MEMORY_BUDGET": 0}, "attachments.E109"),
         ({"PREPARED_STATEMENTS": "yes"}, "attachments.E110"),
+        ({"STAGING_ROOT": 42}, "attachments.E131"),
+        ({"STAGING_ROOT": "/srv/staging", "STAGING_STORAGE": "default"}, "attachments.E132"),
+        ({"LEFTOVER_GRACE": 0}, "attachments.E133"),
+        ({"LEFTOVER_GRACE": "1d"}, "attachments.E133"),
     ],
 )
 def test_each_misconfiguration_has_its_own_id(settings, value, error_id):
@@ -46,3 +50,36 @@ def test_check_ids_are_unique_per_problem():
     source = "".join(p.read_text() for p in Path(attachments.__file__).parent.glob("*.py"))
     ids = re.findall(r'id="(attachments\.[EW]\d+)"', source)
     assert len(ids) == len(set(ids))
+
+
+def test_leftover_grace_may_be_none():
+    from django.test import override_settings
+
+    with override_settings(ATTACHMENTS={"LEFTOVER_GRACE": None}):
+        assert ids() == []
+
+
+@pytest.mark.parametrize("served", ["MEDIA_ROOT", "STATIC_ROOT", "STATICFILES_DIRS"])
+def test_staging_in_a_served_folder_warns(settings, tmp_path, served):
+    folder = tmp_path / "served"
+    if served == "STATICFILES_DIRS":
+        settings.STATICFILES_DIRS = [("x", str(tmp_path / "other")), str(folder)]
+    else:
+        setattr(settings, served, str(folder))
+    settings.ATTACHMENTS = {"STAGING_ROOT": str(folder / "attachments-staging")}
+    assert ids() == ["attachments.W030"]
+
+
+def test_staging_storage_alias_in_media_root_warns(staging_alias, media):
+    staging_alias(media / "attachments-staging")
+    assert ids() == ["attachments.W030"]
+
+
+def test_staging_holding_media_root_is_an_error(settings, media):
+    settings.ATTACHMENTS = {"STAGING_ROOT": str(media.parent)}
+    assert ids() == ["attachments.E130"]
+
+
+def test_staging_that_is_media_root_is_served_and_shared(settings, media):
+    settings.ATTACHMENTS = {"STAGING_ROOT": str(media)}
+    assert sorted(ids()) == ["attachments.E130", "attachments.W030"]
