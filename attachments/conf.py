@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "BACKEND": "database",
     # URL of the image shown for every style while processing; None = built-in.
     "PROCESSING_URL": None,
+    # URL of the image shown for every style of a failed attachment; None = built-in.
+    "FAILED_URL": None,
     # Seconds a page's status token stays valid (pages older than that stop polling).
     "STATUS_TOKEN_MAX_AGE": 24 * 60 * 60,
     # Upload limits, checked in the request before anything is stored.

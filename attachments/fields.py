@@ -109,19 +109,21 @@ class AttachmentFieldFile(FieldFile):
 
     @property
     def url(self) -> str:
-        """The original's URL once published, the placeholder until then."""
+        """The original's URL once published, a placeholder until then (or for good if failed)."""
         self._require_file()
-        return super().url if self.ready else self.field.placeholder_url
+        if self.ready:
+            return super().url
+        return self.field.failed_placeholder_url if self.failed else self.field.placeholder_url
 
     @property
     def styles(self) -> StyleFiles:
         return StyleFiles(self)
 
     def style_url(self, style: str) -> str:
-        """Return the URL of ``style``, or the placeholder while it is not made yet."""
+        """Return the URL of ``style``, or a placeholder while it is not made (or failed)."""
         self._require_file()
         if not self.ready:
-            return self.field.placeholder_url
+            return self.url
         return self.storage.url(storage.style_name(self.name, self.field.styles[style]))
 
     def open(self, mode: str = "rb") -> AttachmentFieldFile:
@@ -244,6 +246,7 @@ class AttachmentField(models.FileField):
         styles: Mapping[str, Any] | None = None,
         process_in_background: bool = True,
         processing_url: str | None = None,
+        failed_url: str | None = None,
         queue: str | None = None,
         priority: int = 0,
         max_attempts: int | None = None,
@@ -258,6 +261,7 @@ class AttachmentField(models.FileField):
             self.styles, self.style_error = {}, str(exc)
         self.process_in_background = process_in_background
         self.processing_url = processing_url
+        self.failed_url = failed_url
         self.queue = queue
         self.priority = priority
         self.max_attempts = max_attempts
@@ -281,6 +285,11 @@ class AttachmentField(models.FileField):
     @property
     def placeholder_url(self) -> str:
         return self.processing_url or conf.PROCESSING_URL or static("attachments/processing.svg")
+
+    @property
+    def failed_placeholder_url(self) -> str:
+        """What a failed attachment shows for good, unlike the placeholder of one on its way."""
+        return self.failed_url or conf.FAILED_URL or static("attachments/failed.svg")
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)
@@ -321,6 +330,7 @@ class AttachmentField(models.FileField):
             "styles": (self.style_declaration, {}),
             "process_in_background": (self.process_in_background, True),
             "processing_url": (self.processing_url, None),
+            "failed_url": (self.failed_url, None),
             "queue": (self.queue, None),
             "priority": (self.priority, 0),
             "max_attempts": (self.max_attempts, None),

@@ -40,21 +40,17 @@ def status_url(file: AttachmentFieldFile) -> str | None:
 
 
 def img_attrs(file: Any, style: str) -> dict[str, Any]:
-    """Return the ``<img>`` attributes of one style: src, known size, polling hooks."""
-    attrs: dict[str, Any] = {"src": file.style_url(style)}
+    """Return the ``<img>`` attributes of one style: src, state, known size, polling hooks."""
+    # The state lets a page style each one (img[data-attachment-state="failed"]).
+    attrs: dict[str, Any] = {"src": file.style_url(style), "data-attachment-state": file.state}
     size = file.field.styles[style].fixed_size
     if size:
         attrs["width"], attrs["height"] = size
+    # Only an attachment on its way is polled: a failed one will not change by itself.
     if file.processing:
         url = status_url(file)
         if url:
-            attrs.update(
-                {
-                    "data-attachment-status": url,
-                    "data-attachment-style": style,
-                    "data-attachment-state": "processing",
-                }
-            )
+            attrs.update({"data-attachment-status": url, "data-attachment-style": style})
     return attrs
 
 
