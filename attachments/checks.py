@@ -129,7 +129,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 def _check_staging() -> list[checks.CheckMessage]:
     """Where staged uploads live: a folder of its own that nothing serves."""
     from .leftovers import shared_with
-    from .storage import place, served_folders, staging_storage, within
+    from .storage import place, served_folders, staging_root, staging_storage, within
 
     root = conf.STAGING_ROOT
     if root is not None and not isinstance(root, str | os.PathLike):
@@ -151,6 +151,18 @@ def _check_staging() -> list[checks.CheckMessage]:
     if conf.STAGING_STORAGE and conf.STAGING_STORAGE not in settings.STORAGES:
         return []  # E104
     errors: list[checks.CheckMessage] = []
+    media = str(settings.MEDIA_ROOT)
+    if not (root or conf.STAGING_STORAGE) and media and os.path.ismount(os.path.realpath(media)):
+        errors.append(
+            checks.Warning(
+                f"MEDIA_ROOT is a mount point, so the default staging folder beside it, "
+                f"{staging_root()}, is not on that volume: uploads waiting for the worker "
+                "would be lost with the container or host.",
+                hint="Set ATTACHMENTS['STAGING_ROOT'] to a folder on persistent storage "
+                "that nothing serves.",
+                id="attachments.W031",
+            )
+        )
     staged = staging_storage()
     mine = place(staged)
     if mine is None:

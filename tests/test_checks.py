@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from attachments.checks import check_settings
@@ -83,3 +85,13 @@ def test_staging_holding_media_root_is_an_error(settings, media):
 def test_staging_that_is_media_root_is_served_and_shared(settings, media):
     settings.ATTACHMENTS = {"STAGING_ROOT": str(media)}
     assert sorted(ids()) == ["attachments.E130", "attachments.W030"]
+
+
+def test_default_staging_beside_a_mounted_media_root_warns(settings):
+    mounted = next((p for p in ("/proc", "/sys", "/dev") if os.path.ismount(p)), None)
+    if mounted is None:
+        pytest.skip("no mount point to point MEDIA_ROOT at")
+    settings.MEDIA_ROOT = mounted  # only looked at, never written to
+    assert ids() == ["attachments.W031"]
+    settings.ATTACHMENTS = {"STAGING_ROOT": "/srv/staging"}
+    assert ids() == []
