@@ -150,7 +150,7 @@ class AttachmentFieldFile(FieldFile):
         except OSError as exc:
             # A full disk leaves a partial file behind: remove it, keep nothing half-written.
             with contextlib.suppress(OSError):
-                staging.delete(new_name)
+                storage.delete_all(staging, [new_name])
             raise StagingFailed(
                 f"The upload could not be stored: {exc.strerror or exc}. Please try again later."
             ) from exc
