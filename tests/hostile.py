@@ -185,6 +185,15 @@ CASES = [
 ]
 
 
+def padded(png: bytes, size: int) -> bytes:
+    """``png`` grown to ``size`` bytes by a private chunk after its pixels, which no probe reads.
+
+    So that a hostile header is timed against a plain upload of as many bytes.
+    """
+    end = len(png) - 12  # the IEND chunk
+    return png[:end] + images.png_chunk(b"prVt", bytes(max(size - len(png) - 12, 0))) + png[end:]
+
+
 def heavy(size: int) -> list[Case]:
     """Uploads of about ``size`` bytes whose cost could grow with their size, if let."""
     jpeg_profile = min(size, 255 * 65_519)  # the most a JPEG's APP2 segments hold
@@ -205,10 +214,15 @@ def heavy(size: int) -> list[Case]:
         Case(  # the most header work accepted
             "png-text-at-the-header-limit",
             "l.png",
-            lambda: png_with_text(MAX_HEADER_BYTES - 1000),
+            lambda: padded(png_with_text(MAX_HEADER_BYTES - 1000), size),
             READY,
         ),
-        Case("png-65535-exif-entries", "e.png", lambda: png_with_exif_entries(65_534), READY),
+        Case(
+            "png-65535-exif-entries",
+            "e.png",
+            lambda: padded(png_with_exif_entries(65_534), size),
+            READY,
+        ),
         Case("webp-huge-profile", "p.webp", lambda: with_profile("WEBP", size), READY),
         Case(
             "jpeg-huge-profile",
@@ -216,7 +230,12 @@ def heavy(size: int) -> list[Case]:
             lambda: with_profile("JPEG", jpeg_profile),
             header(jpeg_profile),
         ),
-        Case("png-huge-profile", "p.png", lambda: with_profile("PNG", png_profile), READY),
+        Case(
+            "png-huge-profile",
+            "p.png",
+            lambda: padded(with_profile("PNG", png_profile), size),
+            READY,
+        ),
     ]
 
 
