@@ -92,6 +92,38 @@ def swapped_profile() -> bytes:
     return bytes(data).replace("sRGB".encode("utf-16-be"), "Swap".encode("utf-16-be"))
 
 
+def linear_grey_profile() -> bytes:
+    """A valid grey profile with a linear tone curve: mid grey 128 in it is 188 in sRGB."""
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ \0\0\0\0" + struct.pack(">iii", *(round(v * 65536) for v in (x, y, z)))
+
+    text = b"Linear grey\0"
+    # textDescriptionType: ASCII, then empty Unicode and ScriptCode parts.
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + bytes(8 + 3 + 67)
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, 256) + b"\0\0"  # gamma 1.0
+    d50 = xyz(0.9642, 1.0, 0.8249)
+    tags = [(b"desc", desc), (b"wtpt", d50), (b"kTRC", curve)]
+    table, data = b"", b""
+    for signature, body in tags:
+        data += bytes(-len(data) % 4)
+        table += signature + struct.pack(">II", 128 + 4 + 12 * len(tags) + len(data), len(body))
+        data += body
+    body = struct.pack(">I", len(tags)) + table + data
+    header = (
+        struct.pack(">I", 128 + len(body))
+        + b"lcms"
+        + struct.pack(">I", 0x02100000)  # version 2.1
+        + b"mntrGRAYXYZ "
+        + bytes(12)
+        + b"acsp"
+        + bytes(28)
+        + d50[8:]  # the illuminant
+        + bytes(48)
+    )
+    return header + body
+
+
 def padded_profile(size: int, payload: bytes = b"<script>alert(1)</script>") -> bytes:
     """A valid sRGB profile followed by ``payload`` repeated up to ``size`` bytes."""
     profile = srgb_profile()

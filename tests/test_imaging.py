@@ -542,6 +542,20 @@ def test_render_takes_an_unusable_profile_for_srgb(profile):
     assert upright(corners(image))
 
 
+@pytest.mark.parametrize("mode", ["L", "LA"])
+def test_render_converts_grey_to_srgb(mode):
+    picture = Image.new(mode, (32, 24), 128 if mode == "L" else (128, 255))
+    if mode == "LA":
+        picture.paste((0, 0), (16, 0, 32, 24))  # transparent on the right
+    data = images.encode(picture, "PNG", icc_profile=images.linear_grey_profile())
+    out = render(data, png="16x16", webp=("16x16", "webp"), jpeg=("16x16", "jpeg"))
+    assert decode(out["png"]).mode == mode
+    for rendition in out.values():
+        image = decode(rendition)
+        assert "icc_profile" not in image.info
+        assert close(image.convert("RGB").getpixel((2, 6)), (188, 188, 188), 2), rendition.format
+
+
 def test_render_takes_a_profile_for_the_other_kind_of_samples_for_srgb():
     grey = images.encode(images.pattern().convert("L"), "PNG", icc_profile=images.swapped_profile())
     out = render(grey, png="32x32", webp=("32x32", "webp"))
@@ -550,6 +564,10 @@ def test_render_takes_a_profile_for_the_other_kind_of_samples_for_srgb():
         decode(render(images.png(mode="L"), s="32x32")["s"])
     )
     assert "icc_profile" not in decode(out["webp"]).info
+    colour = images.encode(images.pattern(), "PNG", icc_profile=images.linear_grey_profile())
+    assert corners(decode(render(colour, s="32x32")["s"])) == corners(
+        decode(render(images.png(), s="32x32")["s"])
+    )
 
 
 def test_render_leaves_srgb_pixels_alone(monkeypatch):
