@@ -357,7 +357,7 @@ def report_hostile(rows: list, megabytes: int, requests: int) -> None:
     sent = requests + 2
     print(f"\nHostile uploads, about {megabytes} MB each (autocommit), to AttachmentField")
     print("(2 styles) and to a plain FileField, interleaved; outcome: form's answer\n")
-    header = f"{'file':26}{'MB':>6}{'outcome':>10}{'p50 ms':>9}{'plain p50':>11}{'/ plain':>9}"
+    header = f"{'file':30}{'MB':>6}{'outcome':>10}{'p50 ms':>9}{'plain p50':>11}{'/ plain':>9}"
     print(header)
     print("-" * len(header))
     slowest = None
@@ -365,7 +365,7 @@ def report_hostile(rows: list, megabytes: int, requests: int) -> None:
         ratio = attachment.p50 / plain.p50
         megabytes_sent = len(attachment.body) / 1e6
         print(
-            f"{case.id:26}{megabytes_sent:6.1f}{case.outcome:>10}{attachment.p50:9.1f}"
+            f"{case.id:30}{megabytes_sent:6.1f}{case.outcome:>10}{attachment.p50:9.1f}"
             f"{plain.p50:11.1f}{ratio:9.2f}"
         )
         if slowest is None or ratio > slowest[1]:
