@@ -1,6 +1,7 @@
 """Benchmark of the upload request: what an AttachmentField adds to it.
 
     .venv/bin/python benchmarks/upload.py [--quick] [--requests N] [--hostile-mb MB]
+    .venv/bin/python benchmarks/upload.py [--quick] [--requests N] --baseline REV
 
 Multipart POSTs of an 18 MP camera-sized JPEG (``corpus.big_jpeg``, about 5 MB)
 to views that validate a ModelForm and save it (``benchmarks/uploadapp``), one
