@@ -464,7 +464,7 @@ def _srgb_transform(icc: bytes | None, *, grey: bool) -> ImageCms.ImageCmsTransf
 def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
     # "sRGB IEC61966-2.1", "sRGB built-in", "sRGB v4 ICC preference", ... but not
     # the linear variants some tools write.
-    description = profile.profile.profile_description.lower()
+    description = (profile.profile.profile_description or "").lower()  # None if untitled
     return description.startswith("srgb") and "linear" not in description
 
 
@@ -512,11 +512,11 @@ def _resample(source: _Source, plan: Plan) -> Image.Image:
 def _apply(transform: ImageCms.ImageCmsTransform, image: Image.Image) -> Image.Image:
     """Convert a style to sRGB: after resampling, where it has the fewest pixels."""
     alpha = image.getchannel("A") if image.mode in ("LA", "RGBA") else None
-    colour = image.convert(image.mode[:-1]) if alpha else image
+    colour = image.convert(image.mode[:-1]) if alpha is not None else image
     converted = transform.apply(colour)
     if image.mode.startswith("L"):
         converted = converted.convert("L")  # neutral greys come out with R = G = B
-    if alpha:
+    if alpha is not None:
         converted.putalpha(alpha)
     converted.info = {}  # apply() labels its output with the sRGB profile
     return converted

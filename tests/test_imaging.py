@@ -530,6 +530,12 @@ def test_render_converts_colours_to_srgb(alpha):
             assert bottom_right[3] == 0
 
 
+def test_render_converts_through_a_profile_without_a_description():
+    profile = images.swapped_profile().replace(b"desc", b"dsc_")  # the tag table's entry
+    data = images.encode(images.pattern(), "PNG", icc_profile=profile)
+    assert close(corners(decode(render(data, s="32x32")["s"]))[0], (*images.BLUE, 255), 12)
+
+
 @pytest.mark.parametrize(
     "profile",
     [b"<script>alert(1)</script>" * 100, images.swapped_profile()[:200]],
