@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test test-lts lint fix clean
+.PHONY: demo test test-lts test-install lint fix clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -31,6 +31,12 @@ test-lts:
 	@test -x $(LTS_VENV)/bin/python || "$$(scripts/find-python 3.11)" -m venv $(LTS_VENV)
 	$(LTS_VENV)/bin/python -m pip install --quiet "Django>=5.2,<5.3" -e ".[test]"
 	$(LTS_VENV)/bin/python -m pytest -q
+
+# What users install: the built wheel in a fresh virtualenv outside the checkout, in a new
+# project made by the README's quick start (on Python 3.12 where there is one, so that CI
+# covers 3.11, 3.12 and 3.13).
+test-install: $(VENV)/.installed
+	$(PY) scripts/check_install.py --python "$$(scripts/find-python 3.12 2>/dev/null || scripts/find-python)"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
