@@ -9,6 +9,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.urls import NoReverseMatch, reverse
 
 from .conf import DEFAULTS, conf
 
@@ -189,6 +190,23 @@ def _check_staging() -> list[checks.CheckMessage]:
             )
         )
     return errors
+
+
+@checks.register(checks.Tags.urls)
+def check_status_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Is the status endpoint routed? Without it placeholders never swap for images."""
+    try:
+        reverse("attachments:status", args=["token"])
+    except NoReverseMatch:
+        return [
+            checks.Warning(
+                "The status endpoint 'attachments:status' cannot be reversed: pages and the "
+                "admin keep showing the placeholder of an upload until they are reloaded.",
+                hint='Add path("attachments/", include("attachments.urls")) to your URLconf.',
+                id="attachments.W040",
+            )
+        ]
+    return []
 
 
 @checks.register(deploy=True)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from attachments.checks import check_settings
+from attachments.checks import check_settings, check_status_url
 
 
 def ids() -> list[str]:
@@ -95,3 +95,14 @@ def test_default_staging_beside_a_mounted_media_root_warns(settings):
     assert ids() == ["attachments.W031"]
     settings.ATTACHMENTS = {"STAGING_ROOT": "/srv/staging"}
     assert ids() == []
+
+
+def test_status_endpoint_routed_passes():
+    assert check_status_url() == []
+
+
+def test_status_endpoint_not_routed_warns(settings):
+    settings.ROOT_URLCONF = "tests.urls_without_attachments"
+    (warning,) = check_status_url()
+    assert warning.id == "attachments.W040"
+    assert 'include("attachments.urls")' in warning.hint
