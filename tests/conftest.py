@@ -38,7 +38,8 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start ``manage.py process_attachments`` processes on the test database.
 
     Needs ``django_db(transaction=True)``: a worker only sees committed rows.
-    ``settings`` become the worker's ``ATTACHMENTS``, ``storages`` its ``STORAGES``.
+    ``settings`` become the worker's ``ATTACHMENTS``, ``storages`` its ``STORAGES``;
+    ``command`` runs another management command in the same surroundings.
     """
     started: list[subprocess.Popen[str]] = []
     env = child_environ(media)
@@ -48,9 +49,10 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
         settings: dict[str, object] | None = None,
         storages: dict[str, object] | None = None,
         environ: dict[str, str] | None = None,
+        command: str = "process_attachments",
     ) -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "process_attachments", *args],
+            [sys.executable, str(ROOT / "manage.py"), command, *args],
             cwd=ROOT,
             env={
                 **env,

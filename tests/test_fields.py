@@ -103,7 +103,7 @@ def test_a_failed_attachment_shows_the_failed_placeholder_not_the_processing_one
 
 def test_worker_makes_every_style_and_publishes():
     item = upload()
-    assert work().startswith("1 job processed at ")
+    assert work().startswith("1 job processed, 0 failed; ")
     item.refresh_from_db()
     assert item.image.state == "ready"
     assert item.image.url == f"/media/{item.image.name}"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import argparse
 import logging
+import math
 import sys
 from typing import Any
 
@@ -12,18 +14,35 @@ from attachments.worker import Worker
 _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
 
-def _positive_float(value: str) -> float:
-    number = float(value)
-    if number <= 0:
-        raise ValueError(value)
+# argparse reports a ValueError from a type function as "invalid <function
+# name> value"; an ArgumentTypeError's message is shown as it is.
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
     return number
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
     if number < 1:
-        raise ValueError(value)
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value!r}")
     return number
+
+
+def _priority(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number (higher runs first), got {value!r}"
+        ) from None
 
 
 class Command(BaseCommand):
@@ -41,32 +60,46 @@ class Command(BaseCommand):
             metavar="NAME[,WEIGHT]",
             help=(
                 "Serve this queue (repeatable). Without weights queues are served strictly "
-                "in the order given; with weights (-q urgent,10 -q default,1) each is looked "
-                "at in proportion. Default: every queue."
+                "in the order given; with weights (--queue urgent,10 --queue default,1) "
+                "each is looked at in proportion. Default: every queue."
             ),
         )
         parser.add_argument(
             "--concurrency",
-            type=_positive_int,
+            type=_count,
             default=1,
             metavar="N",
             help="Run N jobs at once (threads; use about one per core).",
         )
-        parser.add_argument("--min-priority", type=int, default=None, metavar="P")
-        parser.add_argument("--max-priority", type=int, default=None, metavar="P")
+        parser.add_argument(
+            "--min-priority",
+            type=_priority,
+            default=None,
+            metavar="P",
+            help="Only run jobs of priority P or higher.",
+        )
+        parser.add_argument(
+            "--max-priority",
+            type=_priority,
+            default=None,
+            metavar="P",
+            help="Only run jobs of priority P or lower.",
+        )
         parser.add_argument(
             "--poll-interval",
-            type=_positive_float,
+            type=_seconds,
             default=None,
             metavar="SECONDS",
-            help="How long an idle worker waits between looks at the job table.",
+            help="How long an idle worker waits between looks at the job table "
+            "(default: POLL_INTERVAL).",
         )
         parser.add_argument(
             "--shutdown-timeout",
-            type=_positive_float,
+            type=_seconds,
             default=None,
             metavar="SECONDS",
-            help="On SIGTERM/SIGINT, how long running jobs may take before they are put back.",
+            help="On SIGTERM/SIGINT, how long running jobs may take before they are put back "
+            "(default: SHUTDOWN_TIMEOUT).",
         )
 
     def handle(
@@ -86,6 +119,11 @@ class Command(BaseCommand):
             order = QueueOrder.parse(queues)
         except ValueError as exc:
             raise CommandError(f"--queue {exc}") from exc
+        if min_priority is not None and max_priority is not None and min_priority > max_priority:
+            raise CommandError(
+                f"--min-priority {min_priority} is above --max-priority {max_priority}: "
+                "no job could run."
+            )
         self._configure_logging(verbosity)
         worker = Worker(
             queues=order,
