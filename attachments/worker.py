@@ -157,6 +157,7 @@ class Worker:
         shutdown_timeout: float | None = None,
         worker_id: str | None = None,
         run: Callable[[Job], processing.Outcome] = processing.run,
+        hold_signals: bool = False,
     ) -> None:
         self.queues = queues if isinstance(queues, QueueOrder) else QueueOrder(tuple(queues))
         self.burst = burst
@@ -169,6 +170,11 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = Stats()
         self.forced = False  # stopped by a second signal or the shutdown timeout
+        self.signalled = False  # told to stop by SIGINT/SIGTERM
+        # Leave SIGINT/SIGTERM blocked when run() returns, for a process that
+        # exits next: one landing then stays pending (see stop_signal_pending)
+        # instead of killing it with status 143 halfway through its exit.
+        self.hold_signals = hold_signals
         self.handed_back: list[Job] = []  # running jobs a forced stop put back in the queue
         # True while an inline job runs in the main thread: only then does a
         # second signal interrupt it (elsewhere it would cut short the clean-up).
@@ -321,6 +327,7 @@ class Worker:
             self._execute(job)
 
     def _serve(self) -> None:
+        _leave_signals_to_the_main_thread()
         while (job := self._inbox.get()) is not None:
             _refresh_connections()
             self._execute(job)
@@ -391,6 +398,7 @@ class Worker:
         self._done.clear()
 
     def _heartbeat(self) -> None:
+        _leave_signals_to_the_main_thread()
         interval = conf.HEARTBEAT_INTERVAL
         while not self._finished.wait(interval):
             # Only jobs older than one interval: short jobs never cost a write.
@@ -469,13 +477,33 @@ def _refresh_connections() -> None:
                 connection.close()
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _leave_signals_to_the_main_thread() -> None:
+    """Block SIGINT/SIGTERM in this (worker-owned) thread.
+
+    The kernel gives a signal sent to the process to any thread not blocking
+    it. With every other thread blocking them, they reach the main thread,
+    whose handler acts on them and whose blocking waits they interrupt; and
+    once the main thread holds them back too (``hold_signals``), a late one
+    stays pending instead of killing the process through another thread.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+def stop_signal_pending() -> bool:
+    """Say whether a SIGINT/SIGTERM held back by ``Worker(hold_signals=True)`` is pending."""
+    return bool(signal.sigpending() & {signal.SIGINT, signal.SIGTERM})
+
+
 class _SignalHandlers:
     """First SIGINT/SIGTERM: stop claiming, let running jobs finish. Second: stop now."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.previous: dict[int, object] = {}
-        self.timer: threading.Timer | None = None
+        self.cancelled = threading.Event()  # the shutdown timer's
         self.timed_out = False
 
     def __enter__(self) -> None:
@@ -485,8 +513,9 @@ class _SignalHandlers:
             self.previous[signum] = signal.signal(signum, self._handle)
 
     def __exit__(self, *exc: object) -> None:
-        if self.timer:
-            self.timer.cancel()
+        self.cancelled.set()
+        if self.worker.hold_signals and self.previous:
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
 
@@ -506,18 +535,20 @@ class _SignalHandlers:
             return
         # Stop first: a second signal arriving while we log must count as the second.
         worker.stop()
+        worker.signalled = True
         logger.info("Received %s: finishing running jobs.", signal.Signals(signum).name)
         if worker.concurrency <= 1:
             # An inline job cannot be waited for with a timeout: interrupt it
             # when the timeout is up, which hands it back to the queue. Armed
             # even with no job running: the signal may have come between a
             # claim and the job's start.
-            self.timer = threading.Timer(worker.shutdown_timeout, self._interrupt)
-            self.timer.daemon = True
-            self.timer.start()
+            threading.Thread(
+                target=self._interrupt, name="attachments-timeout", daemon=True
+            ).start()
 
     def _interrupt(self) -> None:
-        if self.worker._running:
+        _leave_signals_to_the_main_thread()
+        if not self.cancelled.wait(self.worker.shutdown_timeout) and self.worker._running:
             self.timed_out = True
             # A real signal, unlike interrupt_main(), also breaks a blocking system call.
             signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)

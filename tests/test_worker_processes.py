@@ -610,6 +610,41 @@ def test_second_signal_after_the_last_job_ended_exits_1_after_cleaning_up(spawn,
     assert_published(media, item)
 
 
+# As above, but the second signal comes once the worker has returned, while
+# ``manage.py process_attachments`` (run as a program) prints and exits.
+SIGNAL_AS_THE_WORKER_RETURNS = """
+import os, signal
+from django.core.management import execute_from_command_line
+from attachments import queue, worker
+
+claim, run = queue.claim, worker.Worker.run
+
+def claim_then_signal(*args, **kwargs):
+    job = claim(*args, **kwargs)
+    if job is not None:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return job
+
+def run_then_signal(self):
+    stats = run(self)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return stats
+
+queue.claim, worker.Worker.run = claim_then_signal, run_then_signal
+execute_from_command_line(["manage.py", "process_attachments"])
+"""
+
+
+def test_second_signal_as_the_worker_exits_is_held_back_and_exits_1(spawn, media):
+    """Before, the handlers were restored by then and SIGTERM killed the worker (status 143)."""
+    item = upload(images.png((64, 48)))
+    worker = spawn("-c", SIGNAL_AS_THE_WORKER_RETURNS, command="shell")
+    worker.assert_exit(1)
+    assert worker.stats() == (1, 0)
+    assert not Job.objects.exists()
+    assert_published(media, item)
+
+
 @pytest.mark.parametrize(
     "concurrency",
     [1, 2],

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from attachments.routing import QueueOrder
-from attachments.worker import Worker
+from attachments.worker import Worker, stop_signal_pending
 
 _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
@@ -133,10 +133,14 @@ class Command(BaseCommand):
             min_priority=min_priority,
             max_priority=max_priority,
             shutdown_timeout=shutdown_timeout,
+            # Run as a program, the process exits right after the worker: a
+            # second signal during that exit is held back and counted below.
+            hold_signals=self._called_from_command_line,
         )
         stats = worker.run()
         self.stdout.write(str(stats))
-        if worker.forced:
+        late = worker.hold_signals and worker.signalled and stop_signal_pending()
+        if worker.forced or late:
             self.stdout.flush()
             sys.exit(1)
 
