@@ -1,7 +1,9 @@
 # Two commands do all set-up: `make demo` and `make test`. Everything goes into .venv.
 VENV := .venv
 PY := $(VENV)/bin/python
+# Where `make demo` serves the site, and the port of its local S3 endpoint.
 DEMO_ADDR ?= 127.0.0.1:8000
+DEMO_S3_PORT ?= 9000
 
 .PHONY: demo test test-lts test-install lint fix clean
 
@@ -16,7 +18,8 @@ demo: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_user
 	@echo "Demo on http://$(DEMO_ADDR)/ (admin: http://$(DEMO_ADDR)/admin/). Ctrl-C stops it."
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEMO_ADDR=$(DEMO_ADDR) $(VENV)/bin/honcho start
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEMO_ADDR=$(DEMO_ADDR) DEMO_S3_PORT=$(DEMO_S3_PORT) \
+		$(VENV)/bin/honcho start
 
 # Every gate: lint, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
 test: $(VENV)/.installed lint
@@ -47,4 +50,4 @@ fix: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media-staging
+	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media-staging media/demo-s3
