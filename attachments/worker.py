@@ -180,7 +180,8 @@ class Worker:
         # second signal interrupt it (elsewhere it would cut short the clean-up).
         self._interruptible = False
         self._run_job = run
-        self._stopping = threading.Event()
+        self._stopping = threading.Event()  # also set by the clean-up of a burst
+        self._stop_requested = False  # by stop(): a signal after it is a second one
         self._running: dict[int, tuple[Job, float]] = {}  # job id -> (job, started)
         self._changed = threading.Condition()  # notified whenever a job ends
         # Ids of done jobs whose rows the next claim deletes (guarded by _changed).
@@ -196,6 +197,7 @@ class Worker:
 
     def stop(self) -> None:
         """Stop claiming; ``run`` returns once running jobs end (or the timeout passes)."""
+        self._stop_requested = True
         self._stopping.set()
         with self._changed:
             self._changed.notify_all()
@@ -494,7 +496,7 @@ def _leave_signals_to_the_main_thread() -> None:
 
 def stop_signal_pending() -> bool:
     """Say whether a SIGINT/SIGTERM held back by ``Worker(hold_signals=True)`` is pending."""
-    return bool(signal.sigpending() & {signal.SIGINT, signal.SIGTERM})
+    return bool(signal.sigpending() & _STOP_SIGNALS)
 
 
 class _SignalHandlers:
@@ -521,7 +523,7 @@ class _SignalHandlers:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         worker = self.worker
-        if worker._stopping.is_set():
+        if worker._stop_requested:
             if self.timed_out:
                 why = f"Running job outlived the shutdown timeout ({worker.shutdown_timeout}s)"
             else:

@@ -67,11 +67,14 @@ def static_file(url: str) -> None:
     check(finders.find(path), f"static file {path} is missing")
 
 
-def page_images(client: Client) -> list[dict[str, str]]:
+def page_image(client: Client) -> dict[str, str]:
+    """The attributes of the page's one <img>; its script's file must exist."""
     html = get(client, "/items/").content.decode()
     (script,) = re.findall(r'<script src="([^"]+)"', html) or [""]
     static_file(script)
-    return [attributes(tag) for tag in IMG.findall(html)]
+    images = [attributes(tag) for tag in IMG.findall(html)]
+    check(len(images) == 1, f"the page shows {len(images)} images, not 1: {images}")
+    return images[0]
 
 
 def dashboard(client: Client) -> str:
@@ -97,7 +100,7 @@ def before_worker(client: Client) -> None:
     item = Item.objects.get()
     check(item.image.state == "processing", f"the upload is {item.image.state!r}")
 
-    (img,) = page_images(client)
+    img = page_image(client)
     static_file(img["src"])  # the placeholder
     check(img.get("alt") == "Red", f"the page's <img> is {img}")
     status = get(client, img["data-attachment-status"]).json()
@@ -115,7 +118,8 @@ def after_worker(client: Client) -> None:
     client.force_login(get_user_model().objects.get(username="admin"))
     item = Item.objects.get()
     check(item.image.state == "ready", f"after the worker the upload is {item.image.state!r}")
-    (img,) = page_images(client)
+    Item.objects.create(title="No image")  # a blank field renders no <img> at all
+    img = page_image(client)
     check("data-attachment-status" not in img, f"a ready image still polls: {img}")
     response = client.get(img["src"])
     check(response.status_code == 200, f"GET {img['src']}: {response.status_code}")
