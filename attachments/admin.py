@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from . import processing, stats
 from .exceptions import ConfigurationError
@@ -319,10 +319,10 @@ def age(since: datetime | None) -> str:
         return ""
     seconds = max(0, int((timezone.now() - since).total_seconds()))
     if seconds < 120:
-        return f"{seconds} s"
+        return gettext("%(count)d s") % {"count": seconds}
     if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h"
+        return gettext("%(count)d min") % {"count": seconds // 60}
+    return gettext("%(count)d h") % {"count": seconds // 3600}
 
 
 def thumbnail(

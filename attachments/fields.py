@@ -24,6 +24,7 @@ from django.db.models import F
 from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
+from django.utils.translation import gettext_lazy as _
 
 from . import storage, versions
 from .conf import conf
@@ -152,7 +153,8 @@ class AttachmentFieldFile(FieldFile):
             with contextlib.suppress(OSError):
                 storage.delete_all(staging, [new_name])
             raise StagingFailed(
-                f"The upload could not be stored: {exc.strerror or exc}. Please try again later."
+                _("The upload could not be stored: %(reason)s. Please try again later."),
+                params={"reason": exc.strerror or exc},
             ) from exc
         self._committed = True
         setattr(self.instance, self.field.attname, self.name)
@@ -220,7 +222,13 @@ class AttachmentStateField(models.CharField):
 
 
 class AttachmentFormField(forms.FileField):
-    """A file input that accepts only images this site can process, judged by content."""
+    """A file input that accepts only images this site can process, judged by content.
+
+    Its errors' codes, for ``error_messages``: ``empty``, ``file_too_large``
+    (``%(size)s``, ``%(max)s``), ``too_many_pixels`` (``%(max)s``, and for an
+    image within Pillow's own bound ``%(width)s``, ``%(height)s``, ``%(pixels)s``)
+    and ``invalid_image`` (``%(formats)s``), besides ``FileField``'s own.
+    """
 
     def to_python(self, data: Any) -> Any:
         file = super().to_python(data)
@@ -229,7 +237,8 @@ class AttachmentFormField(forms.FileField):
         try:
             file.image_info = validate_upload(file, size=getattr(file, "size", None))
         except InvalidImage as exc:
-            raise ValidationError(str(exc), code="invalid_image") from exc
+            message = self.error_messages.get(exc.code, exc.message)
+            raise ValidationError(message, code=exc.code, params=exc.params) from exc
         return file
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
+from django.utils.translation import gettext_lazy as _
+
 from .exceptions import InvalidImage
 
 __all__ = ["MAX_HEADER_BYTES", "MAX_HEADER_READS", "WEBP_HEADER", "HeaderReader", "webp_header"]
@@ -27,7 +29,7 @@ MAX_HEADER_READS = 4096
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 WEBP_HEADER = 30  # RIFF header, first chunk's header, and its dimensions
 
-TOO_LONG = (
+TOO_LONG = _(
     "The image's header (the metadata before its pixels) is too long to be checked. "
     "Save the image again without metadata."
 )

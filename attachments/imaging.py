@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from . import headers
@@ -73,7 +74,7 @@ _PREMULTIPLIED = {"LA": "La", "RGBA": "RGBa"}
 _STRAIGHT = {premultiplied: mode for mode, premultiplied in _PREMULTIPLIED.items()}
 _WEBP_MODES = {"L": "RGB", "LA": "RGBA"}  # WebP stores colour only
 _SRGB = ImageCms.createProfile("sRGB")
-_UNREADABLE = "The image cannot be read: the file is damaged, incomplete or not an image."
+_UNREADABLE = _("The image cannot be read: the file is damaged, incomplete or not an image.")
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 _ORIENTATION = 0x0112
@@ -173,17 +174,18 @@ def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = No
     """
     allowed = _readable(DEFAULT_FORMATS if formats is None else formats)
     names = ", ".join(_TYPES[fmt][2] if fmt in _TYPES else fmt for fmt in allowed)
-    invalid = f"The file is not a valid image. Accepted formats: {names or 'none'}."
+    invalid = _("The file is not a valid image. Accepted formats: %(formats)s.")
+    params = {"formats": names or _("none")}
     try:
         head = fp.read(headers.WEBP_HEADER)
         fp.seek(0)
         if "WEBP" in allowed and headers.is_webp(head):
             if (webp := headers.webp_header(head)) is None:
-                raise InvalidImage(invalid)
+                raise InvalidImage(invalid, params=params)
             width, height, alpha = webp
             _check_pixels(width, height, max_pixels)
             return ImageInfo("WEBP", width, height, "RGBA" if alpha else "RGB")
-        with _decoding(invalid):
+        with _decoding(invalid, params):
             im = _open_image(headers.HeaderReader(fp), allowed, max_pixels)
             width, height = _upright_size(im, _orientation(im), max_pixels)
         return ImageInfo(_format(im), width, height, im.mode)
@@ -229,7 +231,7 @@ def render(
 
 
 @contextmanager
-def _decoding(message: str) -> Iterator[None]:
+def _decoding(message: object, params: dict[str, Any] | None = None) -> Iterator[None]:
     """Turn Pillow's complaints about the data into ``InvalidImage(message)``."""
     try:
         yield
@@ -238,9 +240,9 @@ def _decoding(message: str) -> Iterator[None]:
         # (ConnectionError, TimeoutError, ...) means reading failed: retryable.
         if exc.errno is not None or type(exc) not in (OSError, UnidentifiedImageError):
             raise
-        raise InvalidImage(message) from exc
+        raise InvalidImage(message, params=params) from exc
     except (SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error) as exc:
-        raise InvalidImage(message) from exc
+        raise InvalidImage(message, params=params) from exc
 
 
 def _open_image(fp: BinaryIO, formats: list[str], max_pixels: int) -> Image.Image:
@@ -251,11 +253,14 @@ def _open_image(fp: BinaryIO, formats: list[str], max_pixels: int) -> Image.Imag
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refuses above twice its limit, now at least ours, inside open(),
         # before we see the size (the warning is raised only where warnings are errors).
-        raise _too_large(f"The image has more than {max_pixels:,} pixels", max_pixels) from exc
+        raise _too_large(
+            _("The image has more than %(max)s pixels; the largest accepted is %(max)s pixels."),
+            max_pixels,
+        ) from exc
 
 
-def _too_large(what: str, max_pixels: int) -> ImageTooLarge:
-    return ImageTooLarge(f"{what}; the largest accepted is {max_pixels:,} pixels.")
+def _too_large(message: object, max_pixels: int, **params: object) -> ImageTooLarge:
+    return ImageTooLarge(message, params={**params, "max": f"{max_pixels:,}"})
 
 
 class _PillowLimit:
@@ -333,7 +338,16 @@ def _upright_size(im: Image.Image, orientation: int, max_pixels: int) -> tuple[i
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
-        raise _too_large(f"The image is {width}x{height} pixels ({width * height:,})", max_pixels)
+        raise _too_large(
+            _(
+                "The image is %(width)dx%(height)d pixels (%(pixels)s); the largest accepted is "
+                "%(max)s pixels."
+            ),
+            max_pixels,
+            width=width,
+            height=height,
+            pixels=f"{width * height:,}",
+        )
 
 
 @dataclass
