@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test test-lts lint fix clean
+.PHONY: demo test test-lts lint typecheck fix clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -18,8 +18,8 @@ demo: $(VENV)/.installed
 	@echo "Demo on http://$(DEMO_ADDR)/ (admin: http://$(DEMO_ADDR)/admin/). Ctrl-C stops it."
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEMO_ADDR=$(DEMO_ADDR) $(VENV)/bin/honcho start
 
-# Every gate: lint, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
-test: $(VENV)/.installed lint
+# Every gate: lint, types, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
+test: $(VENV)/.installed lint typecheck
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
@@ -35,6 +35,10 @@ test-lts:
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# mypy --strict with django-stubs on attachments/ (configured in pyproject.toml).
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy
 
 fix: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

@@ -14,7 +14,7 @@ canvas size is in its first 30 bytes. No Pillow import: bytes only.
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO
+from typing import IO
 
 from django.utils.translation import gettext_lazy as _
 
@@ -44,7 +44,7 @@ class HeaderReader:
     one only for WebP, which ``webp_header`` reads instead.
     """
 
-    def __init__(self, fp: BinaryIO) -> None:
+    def __init__(self, fp: IO[bytes]) -> None:
         self._fp = fp
         self._reads = 0
         self._bytes = 0
@@ -52,10 +52,10 @@ class HeaderReader:
     def read(self, size: int | None = -1) -> bytes:
         if size is not None and size >= 0:
             self._count(size)  # before reading: one chunk may declare it all
-        return self._fp.read(size)
+        return self._fp.read(-1 if size is None else size)
 
     def readline(self, size: int | None = -1) -> bytes:
-        line = self._fp.readline(size)
+        line = self._fp.readline(-1 if size is None else size)
         self._count(len(line))
         return line
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -158,7 +158,7 @@ class _Source:
     to_srgb: ImageCms.ImageCmsTransform | None  # from the original's colour profile
 
 
-def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
+def probe(fp: IO[bytes], *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
     """Identify the image in ``fp`` from its header, or raise ``InvalidImage``.
 
     ``formats`` are the Pillow format names accepted (default ``DEFAULT_FORMATS``);
@@ -194,7 +194,7 @@ def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = No
 
 
 def render(
-    fp: BinaryIO,
+    fp: IO[bytes],
     styles: Sequence[Style],
     *,
     max_pixels: int,
@@ -245,11 +245,14 @@ def _decoding(message: object, params: dict[str, Any] | None = None) -> Iterator
         raise InvalidImage(message, params=params) from exc
 
 
-def _open_image(fp: BinaryIO, formats: list[str], max_pixels: int) -> Image.Image:
+def _open_image(
+    fp: IO[bytes] | headers.HeaderReader, formats: list[str], max_pixels: int
+) -> Image.Image:
     """``Image.open`` with our pixel limit in place of Pillow's ``MAX_IMAGE_PIXELS``."""
     try:
         with _pillow_limit.at_least(max_pixels):
-            return Image.open(fp, formats=formats)
+            # The reader has the read, readline, seek and tell that Pillow uses of a file.
+            return Image.open(cast(IO[bytes], fp), formats=formats)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refuses above twice its limit, now at least ours, inside open(),
         # before we see the size (the warning is raised only where warnings are errors).
@@ -365,7 +368,7 @@ class _Header:
     footprint: int  # bytes the pixels will take at most while rendering
 
 
-def _open(fp: BinaryIO, styles: Sequence[Style], max_pixels: int) -> _Header:
+def _open(fp: IO[bytes], styles: Sequence[Style], max_pixels: int) -> _Header:
     with _decoding(_UNREADABLE):
         im = _open_image(fp, _readable(), max_pixels)
         orientation = _orientation(im)
@@ -448,7 +451,9 @@ def _draft(im: Image.Image, target: tuple[int, int]) -> float:
 def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     if icc:
         try:
-            return ImageCms.profileToProfile(im, io.BytesIO(icc), _SRGB, outputMode="RGB")
+            converted = ImageCms.profileToProfile(im, io.BytesIO(icc), _SRGB, outputMode="RGB")
+            assert converted is not None  # None only when converting in place
+            return converted
         except ImageCms.PyCMSError:
             pass  # A broken or non-CMYK profile: fall back to the plain formula.
     # (255 - C) * (255 - K) / 255 per channel; Pillow has already undone Adobe's inversion.
@@ -514,7 +519,10 @@ def _resample(source: _Source, plan: Plan) -> Image.Image:
     limits = source.image.size * 2  # (width, height, width, height)
     box = [min(value / source.scale, limit) for value, limit in zip(box, limits, strict=True)]
     image = source.image.resize(
-        size, Image.Resampling.LANCZOS, box=tuple(box), reducing_gap=_RESIZE_GAP
+        size,
+        Image.Resampling.LANCZOS,
+        box=(box[0], box[1], box[2], box[3]),
+        reducing_gap=_RESIZE_GAP,
     )
     if source.orientation in _UPRIGHT:
         image = image.transpose(_UPRIGHT[source.orientation])

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
+from typing import Any, cast
 
 from django.db import DatabaseError, connections, router
 
@@ -31,7 +32,7 @@ from . import leftovers, orphans, processing, queue, stats
 from .conf import conf
 from .models import Job
 from .routing import QueueOrder
-from .wakeup import waiter_for
+from .wakeup import Waiter, waiter_for
 
 logger = logging.getLogger("attachments")
 
@@ -155,7 +156,7 @@ class Worker:
         logger.info("Worker %s stopped: %s", self.id, self.stats)
         return self.stats
 
-    def _loop(self, waiter) -> None:
+    def _loop(self, waiter: Waiter) -> None:
         failures = 0
         while not (self._stopping.is_set() or self._drained):
             try:
@@ -170,7 +171,7 @@ class Worker:
                 _refresh_connections()
                 self._stopping.wait(delay)
 
-    def _step(self, waiter) -> None:
+    def _step(self, waiter: Waiter) -> None:
         """Claim and start one job, or wait; raises DatabaseError when the database fails."""
         _refresh_connections()
         now = time.monotonic()
@@ -370,7 +371,7 @@ class _SignalHandlers:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.previous: dict[int, object] = {}
+        self.previous: dict[int, Any] = {}
         self.timer: threading.Timer | None = None
 
     def __enter__(self) -> None:
@@ -403,4 +404,4 @@ class _SignalHandlers:
     def _interrupt(self) -> None:
         if self.worker._running:
             # A real signal, unlike interrupt_main(), also breaks a blocking system call.
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            signal.pthread_kill(cast(int, threading.main_thread().ident), signal.SIGINT)
