@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test test-lts lint typecheck fix clean
+.PHONY: demo test test-lts lint typecheck docs fix clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -40,9 +40,18 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy
 
+# The documentation site, warnings as errors; then its doctests. Output in docs/_build/html.
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[docs]"
+	@touch $@
+
+docs: $(VENV)/.docs-installed
+	$(PY) -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
+	$(PY) -m sphinx -E -W --keep-going -q -b doctest docs docs/_build/doctest
+
 fix: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media-staging
+	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media-staging docs/_build
