@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from django import forms
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import translation
+from django.utils import timezone, translation
 
 from attachments.fields import AttachmentFormField
+from attachments.models import Job
 from demo_site.models import Item
 from tests import images
 
@@ -75,6 +76,23 @@ def test_widget_labels_are_in_french():
     with translation.override("fr"):
         html = field.widget.render("image", item.image)
     assert "Le traitement a échoué ; l’original est conservé" in html
+
+
+@pytest.mark.django_db
+def test_job_dashboard_is_in_french(admin_client):
+    Job.objects.create(
+        target="demo_site.item.image",
+        object_id="1",
+        source="items/a.jpg",
+        failed_at=timezone.now(),
+        last_error="OSError: disk",
+    )
+    with translation.override("fr"):
+        page = admin_client.get("/admin/attachments/job/").content.decode()
+    assert "Débit" in page
+    assert "En échec (1), les plus récentes d’abord" in page
+    assert "Relancer 1 tâche en échec" in page
+    assert "en échec" in page  # the state column
 
 
 def test_every_french_message_is_translated_and_compiled():
