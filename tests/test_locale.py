@@ -69,6 +69,17 @@ def test_error_messages_override_by_code(settings):
     assert form.has_error("image", code="invalid_image")
 
 
+def test_model_form_meta_error_messages_reach_the_field(settings):
+    class ItemForm(forms.ModelForm):
+        class Meta:
+            model = Item
+            fields = ["image"]
+            error_messages = {"image": {"invalid_image": "Photos only (%(formats)s)."}}
+
+    settings.ATTACHMENTS = {"FORMATS": ("PNG",)}
+    assert errors(ItemForm, "a.jpg", b"<html>") == ["Photos only (PNG)."]
+
+
 @pytest.mark.django_db
 def test_widget_labels_are_in_french():
     item = Item(title="x", image="items/a.jpg", image_state="failed")

@@ -112,7 +112,7 @@ class SettingsTable(_Generated):
                     if not text:
                         self.warn(f"ATTACHMENTS[{key.value!r}] has no comment in conf.py")
                     default = ast.get_source_segment(source, value) or repr(DEFAULTS[key.value])
-                    rows.append([f"``{key.value}``", _literal(default), text])
+                    rows.append([f"``{key.value}``", _literal(default), _escape(text)])
                     last, previous_line = text, value.end_lineno or key.lineno
         missing = set(DEFAULTS) - {row[0].strip("`") for row in rows}
         if missing:
