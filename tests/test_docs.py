@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -166,14 +167,16 @@ def test_every_code_block_says_its_language():
 
 @pytest.mark.parametrize(
     ("where", "language", "code"),
-    [case for case in fences() if case[1] in {"python", "django", "html+django", "ini", "systemd"}],
+    [case for case in fences() if case[1] in {"python", "django", "ini", "systemd", "toml"}],
     ids=lambda value: value if isinstance(value, str) and ".md:" in value else "",
 )
 def test_code_block_parses(where, language, code):
     if language == "python":
         ast.parse(code, where)
-    elif language in {"django", "html+django"}:
+    elif language == "django":
         engines["django"].from_string(code)
+    elif language == "toml":
+        tomllib.loads(code)
     else:  # systemd units and ini files
         configparser.ConfigParser(strict=False, interpolation=None).read_string(code, where)
 
