@@ -200,3 +200,20 @@ def test_deployment_examples_parse():
     yaml = pytest.importorskip("yaml")
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     assert "process_attachments" in compose["services"]["worker"]["command"]
+
+
+def test_tests_the_docs_cite_exist():
+    """The guarantees page names the tests that hold each promise: they must still exist."""
+    defined = {
+        name
+        for path in (ROOT / "tests").rglob("test_*.py")
+        for name in re.findall(r"^(?:async )?def (test_\w+)", path.read_text(), re.M)
+    }
+    cited = set()
+    for page in PAGES:
+        text = page.read_text()
+        for path in re.findall(r"tests/(test_\w+\.py)", text):
+            assert (ROOT / "tests" / path).exists(), f"{page.name} cites tests/{path}"
+        cited |= set(re.findall(r"`(?:tests/test_\w+\.py::)?(test_\w+)`", text))
+    assert cited
+    assert cited <= defined, sorted(cited - defined)
