@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_ADDR ?= 127.0.0.1:8000
 DEMO_S3_PORT ?= 9000
 
-.PHONY: demo test test-lts test-install lint fix clean
+.PHONY: demo test test-lts test-install lint typecheck docs fix clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -21,8 +21,8 @@ demo: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEMO_ADDR=$(DEMO_ADDR) DEMO_S3_PORT=$(DEMO_S3_PORT) \
 		$(VENV)/bin/honcho start
 
-# Every gate: lint, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
-test: $(VENV)/.installed lint
+# Every gate: lint, types, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
+test: $(VENV)/.installed lint typecheck
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
@@ -45,9 +45,22 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# mypy --strict with django-stubs on attachments/ (configured in pyproject.toml).
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy
+
+# The documentation site, warnings as errors; then its doctests. Output in docs/_build/html.
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[docs]"
+	@touch $@
+
+docs: $(VENV)/.docs-installed
+	$(PY) -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
+	$(PY) -m sphinx -E -W --keep-going -q -b doctest docs docs/_build/doctest
+
 fix: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media-staging media/demo-s3
+	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media-staging media/demo-s3 docs/_build

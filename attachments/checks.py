@@ -223,7 +223,7 @@ def check_storages_reachable(app_configs: Any = None, **kwargs: Any) -> list[che
             if isinstance(field, AttachmentField):
                 entry = places.setdefault(id(field.storage), (field.storage, []))
                 entry[1].append(f"{model._meta.label}.{field.name}")
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for storage, users in places.values():
         try:
             _touch(storage)

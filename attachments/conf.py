@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     # None: no limit. The default lets two 18 MP progressive JPEGs (90 MB
     # each in 4:4:4) decode at once; lower it for small hosts.
     "MEMORY_BUDGET": 256 * 1024 * 1024,
+    # Encoder quality of styles that do not set their own.
     "JPEG_QUALITY": 85,
     "WEBP_QUALITY": 80,
     # Queue defaults; a field's queue= and max_attempts= override them.

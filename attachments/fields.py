@@ -9,9 +9,9 @@ the field's storage). Reading the state therefore costs no query.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self, cast, overload
 
 from django import forms
 from django.contrib.admin.widgets import AdminFileWidget
@@ -21,9 +21,10 @@ from django.core.files.base import File
 from django.core.files.storage import Storage
 from django.db import models, router, transaction
 from django.db.models import F
-from django.db.models.fields.files import FieldFile
+from django.db.models.fields.files import FieldFile, FileDescriptor
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
+from django.utils.translation import gettext_lazy as _
 
 from . import storage, versions
 from .conf import conf
@@ -110,7 +111,7 @@ class AttachmentFieldFile(FieldFile):
     @property
     def url(self) -> str:
         """The original's URL once published, a placeholder until then (or for good if failed)."""
-        self._require_file()
+        self._existing_name()
         if self.ready:
             return super().url
         return self.field.failed_placeholder_url if self.failed else self.field.placeholder_url
@@ -121,20 +122,27 @@ class AttachmentFieldFile(FieldFile):
 
     def style_url(self, style: str) -> str:
         """Return the URL of ``style``, or a placeholder while it is not made (or failed)."""
-        self._require_file()
+        name = self._existing_name()
         if not self.ready:
             return self.url
-        return self.storage.url(storage.style_name(self.name, self.field.styles[style]))
+        return self.storage.url(storage.style_name(name, self.field.styles[style]))
 
-    def open(self, mode: str = "rb") -> AttachmentFieldFile:
+    # FieldFile.open takes only a mode, whatever File.open's stub says.
+    def open(self, mode: str = "rb") -> AttachmentFieldFile:  # type: ignore[override]
         """Open the original, from the staging storage until it is published."""
-        self._require_file()
+        name = self._existing_name()
         if self.ready or getattr(self, "_file", None) is not None:
             return super().open(mode)
-        self.file = storage.staging_storage().open(self.name, mode)
+        self.file = storage.staging_storage().open(name, mode)
         return self
 
-    def save(self, name: str, content: File, save: bool = True) -> None:
+    def _existing_name(self) -> str:
+        """Return the original's name; raise ``ValueError`` as ``FieldFile`` does without one."""
+        if not self.name:
+            raise ValueError(f"The '{self.field.name}' attribute has no file associated with it.")
+        return self.name
+
+    def save(self, name: str, content: File[Any], save: bool = True) -> None:
         """Stage a new upload and mark the attachment as processing.
 
         The job is enqueued when the record is saved, in the same transaction.
@@ -152,7 +160,8 @@ class AttachmentFieldFile(FieldFile):
             with contextlib.suppress(OSError):
                 storage.delete_all(staging, [new_name])
             raise StagingFailed(
-                f"The upload could not be stored: {exc.strerror or exc}. Please try again later."
+                _("The upload could not be stored: %(reason)s. Please try again later."),
+                params={"reason": exc.strerror or exc},
             ) from exc
         self._committed = True
         setattr(self.instance, self.field.attname, self.name)
@@ -160,8 +169,6 @@ class AttachmentFieldFile(FieldFile):
         self.instance.__dict__.setdefault(_PENDING, {})[self.field.name] = _Upload(self.name)
         if save:
             self.instance.save()
-
-    save.alters_data = True
 
     def delete(self, save: bool = True) -> None:
         """Empty the field; its files are deleted once the record's save commits.
@@ -180,10 +187,9 @@ class AttachmentFieldFile(FieldFile):
         if save:
             self.instance.save()
 
-    delete.alters_data = True
 
-
-class AttachmentStateField(models.CharField):
+# The stubs' CharField is generic, Django's is not subscriptable at run time.
+class AttachmentStateField(models.CharField):  # type: ignore[type-arg]
     """The companion column of an ``AttachmentField``; added by it, never declared by hand."""
 
     _defaults: dict[str, Any] = {
@@ -197,39 +203,53 @@ class AttachmentStateField(models.CharField):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{**self._defaults, **kwargs})
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, path, args, kwargs = super().deconstruct()
         for key, value in self._defaults.items():
             if kwargs.get(key) == value:
                 del kwargs[key]
         return name, path, args, kwargs
 
-    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+    def contribute_to_class(
+        self, cls: type[models.Model], name: str, private_only: bool = False
+    ) -> None:
         # In migrations the attachment field may have added its companion already.
         if not any(field.name == name for field in cls._meta.local_fields):
-            super().contribute_to_class(cls, name, **kwargs)
+            super().contribute_to_class(cls, name, private_only=private_only)
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         # Staging the upload decides the state; fields are saved in declaration
         # order, so make sure it has happened whichever column comes first. An
         # UPDATE keeps the state the database holds, as it keeps the name.
-        attachment = model_instance._meta.get_field(self.name.removesuffix(_STATE_SUFFIX))
+        attachment = cast(
+            AttachmentField, model_instance._meta.get_field(self.name.removesuffix(_STATE_SUFFIX))
+        )
         if isinstance(attachment.pre_save(model_instance, add), F):
             return F(self.attname)
         return super().pre_save(model_instance, add)
 
 
 class AttachmentFormField(forms.FileField):
-    """A file input that accepts only images this site can process, judged by content."""
+    """A file input that accepts only images this site can process, judged by content.
+
+    Its errors' codes, for ``error_messages``: ``empty``, ``file_too_large``
+    (``%(size)s``, ``%(max)s``), ``too_many_pixels`` (``%(max)s``, and for an
+    image within Pillow's own bound ``%(width)s``, ``%(height)s``, ``%(pixels)s``)
+    and ``invalid_image`` (``%(formats)s``), besides ``FileField``'s own.
+    """
 
     def to_python(self, data: Any) -> Any:
         file = super().to_python(data)
         if file is None:
             return None
         try:
-            file.image_info = validate_upload(file, size=getattr(file, "size", None))
+            # Carried to AttachmentFieldFile.save, so the header is read once.
+            file.image_info = validate_upload(  # type: ignore[attr-defined]
+                file, size=getattr(file, "size", None)
+            )
         except InvalidImage as exc:
-            raise ValidationError(str(exc), code="invalid_image") from exc
+            message = self.error_messages.get(exc.code, exc.message)
+            raise ValidationError(message, code=exc.code, params=exc.params) from exc
         return file
 
 
@@ -237,6 +257,16 @@ class AttachmentField(models.FileField):
     """An image whose styles are made by a worker (or in the request) after upload."""
 
     attr_class = AttachmentFieldFile
+
+    if TYPE_CHECKING:
+        # What ``Model.field`` is to type checkers, as django-stubs says for FileField.
+        @overload  # type: ignore[override]
+        def __get__(self, instance: None, owner: Any) -> FileDescriptor: ...
+        @overload
+        def __get__(self, instance: models.Model, owner: Any) -> AttachmentFieldFile: ...
+        @overload
+        def __get__(self, instance: Any, owner: Any) -> Self: ...
+        def __get__(self, instance: Any, owner: Any) -> Any: ...
 
     def __init__(
         self,
@@ -322,7 +352,7 @@ class AttachmentField(models.FileField):
             )
         return errors
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, _path, args, kwargs = super().deconstruct()
         if kwargs.get("max_length") == 255:
             del kwargs["max_length"]
@@ -338,7 +368,10 @@ class AttachmentField(models.FileField):
         kwargs.update({k: value for k, (value, default) in options.items() if value != default})
         return name, "attachments.fields.AttachmentField", args, kwargs
 
-    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+    # FileField's stub takes **kwargs, as Django does, Field's takes private_only.
+    def contribute_to_class(  # type: ignore[override]
+        self, cls: type[models.Model], name: str, **kwargs: Any
+    ) -> None:
         super().contribute_to_class(cls, name, **kwargs)
         if not any(field.name == self.state_attname for field in cls._meta.local_fields):
             AttachmentStateField().contribute_to_class(cls, self.state_attname)
@@ -347,7 +380,7 @@ class AttachmentField(models.FileField):
             post_save.connect(self._after_save, sender=cls, weak=False, dispatch_uid=uid)
             pre_delete.connect(self._before_delete, sender=cls, weak=False, dispatch_uid=uid)
 
-    def formfield(self, **kwargs: Any) -> forms.Field:
+    def formfield(self, **kwargs: Any) -> forms.Field | None:
         # The admin hands every FileField its AdminFileWidget; keep its look, add the preview.
         widget = kwargs.get("widget")
         if widget is AdminFileWidget or isinstance(widget, AdminFileWidget):

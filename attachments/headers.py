@@ -14,7 +14,9 @@ canvas size is in its first 30 bytes. No Pillow import: bytes only.
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO
+from typing import IO
+
+from django.utils.translation import gettext_lazy as _
 
 from .exceptions import InvalidImage
 
@@ -27,7 +29,7 @@ MAX_HEADER_READS = 4096
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 WEBP_HEADER = 30  # RIFF header, first chunk's header, and its dimensions
 
-TOO_LONG = (
+TOO_LONG = _(
     "The image's header (the metadata before its pixels) is too long to be checked. "
     "Save the image again without metadata."
 )
@@ -42,7 +44,7 @@ class HeaderReader:
     one only for WebP, which ``webp_header`` reads instead.
     """
 
-    def __init__(self, fp: BinaryIO) -> None:
+    def __init__(self, fp: IO[bytes]) -> None:
         self._fp = fp
         self._reads = 0
         self._bytes = 0
@@ -50,10 +52,10 @@ class HeaderReader:
     def read(self, size: int | None = -1) -> bytes:
         if size is not None and size >= 0:
             self._count(size)  # before reading: one chunk may declare it all
-        return self._fp.read(size)
+        return self._fp.read(-1 if size is None else size)
 
     def readline(self, size: int | None = -1) -> bytes:
-        line = self._fp.readline(size)
+        line = self._fp.readline(-1 if size is None else size)
         self._count(len(line))
         return line
 

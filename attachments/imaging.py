@@ -18,8 +18,9 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from . import headers
@@ -73,7 +74,7 @@ _PREMULTIPLIED = {"LA": "La", "RGBA": "RGBa"}
 _STRAIGHT = {premultiplied: mode for mode, premultiplied in _PREMULTIPLIED.items()}
 _WEBP_MODES = {"L": "RGB", "LA": "RGBA"}  # WebP stores colour only
 _SRGB = ImageCms.createProfile("sRGB")
-_UNREADABLE = "The image cannot be read: the file is damaged, incomplete or not an image."
+_UNREADABLE = _("The image cannot be read: the file is damaged, incomplete or not an image.")
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 _ORIENTATION = 0x0112
@@ -157,7 +158,7 @@ class _Source:
     to_srgb: ImageCms.ImageCmsTransform | None  # from the original's colour profile
 
 
-def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
+def probe(fp: IO[bytes], *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
     """Identify the image in ``fp`` from its header, or raise ``InvalidImage``.
 
     ``formats`` are the Pillow format names accepted (default ``DEFAULT_FORMATS``);
@@ -173,17 +174,18 @@ def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = No
     """
     allowed = _readable(DEFAULT_FORMATS if formats is None else formats)
     names = ", ".join(_TYPES[fmt][2] if fmt in _TYPES else fmt for fmt in allowed)
-    invalid = f"The file is not a valid image. Accepted formats: {names or 'none'}."
+    invalid = _("The file is not a valid image. Accepted formats: %(formats)s.")
+    params = {"formats": names or _("none")}
     try:
         head = fp.read(headers.WEBP_HEADER)
         fp.seek(0)
         if "WEBP" in allowed and headers.is_webp(head):
             if (webp := headers.webp_header(head)) is None:
-                raise InvalidImage(invalid)
+                raise InvalidImage(invalid, params=params)
             width, height, alpha = webp
             _check_pixels(width, height, max_pixels)
             return ImageInfo("WEBP", width, height, "RGBA" if alpha else "RGB")
-        with _decoding(invalid):
+        with _decoding(invalid, params):
             im = _open_image(headers.HeaderReader(fp), allowed, max_pixels)
             width, height = _upright_size(im, _orientation(im), max_pixels)
         return ImageInfo(_format(im), width, height, im.mode)
@@ -192,7 +194,7 @@ def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = No
 
 
 def render(
-    fp: BinaryIO,
+    fp: IO[bytes],
     styles: Sequence[Style],
     *,
     max_pixels: int,
@@ -229,7 +231,7 @@ def render(
 
 
 @contextmanager
-def _decoding(message: str) -> Iterator[None]:
+def _decoding(message: object, params: dict[str, Any] | None = None) -> Iterator[None]:
     """Turn Pillow's complaints about the data into ``InvalidImage(message)``."""
     try:
         yield
@@ -238,24 +240,30 @@ def _decoding(message: str) -> Iterator[None]:
         # (ConnectionError, TimeoutError, ...) means reading failed: retryable.
         if exc.errno is not None or type(exc) not in (OSError, UnidentifiedImageError):
             raise
-        raise InvalidImage(message) from exc
+        raise InvalidImage(message, params=params) from exc
     except (SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error) as exc:
-        raise InvalidImage(message) from exc
+        raise InvalidImage(message, params=params) from exc
 
 
-def _open_image(fp: BinaryIO, formats: list[str], max_pixels: int) -> Image.Image:
+def _open_image(
+    fp: IO[bytes] | headers.HeaderReader, formats: list[str], max_pixels: int
+) -> Image.Image:
     """``Image.open`` with our pixel limit in place of Pillow's ``MAX_IMAGE_PIXELS``."""
     try:
         with _pillow_limit.at_least(max_pixels):
-            return Image.open(fp, formats=formats)
+            # The reader has the read, readline, seek and tell that Pillow uses of a file.
+            return Image.open(cast(IO[bytes], fp), formats=formats)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refuses above twice its limit, now at least ours, inside open(),
         # before we see the size (the warning is raised only where warnings are errors).
-        raise _too_large(f"The image has more than {max_pixels:,} pixels", max_pixels) from exc
+        raise _too_large(
+            _("The image has more than %(max)s pixels; the largest accepted is %(max)s pixels."),
+            max_pixels,
+        ) from exc
 
 
-def _too_large(what: str, max_pixels: int) -> ImageTooLarge:
-    return ImageTooLarge(f"{what}; the largest accepted is {max_pixels:,} pixels.")
+def _too_large(message: object, max_pixels: int, **params: object) -> ImageTooLarge:
+    return ImageTooLarge(message, params={**params, "max": f"{max_pixels:,}"})
 
 
 class _PillowLimit:
@@ -333,7 +341,16 @@ def _upright_size(im: Image.Image, orientation: int, max_pixels: int) -> tuple[i
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
-        raise _too_large(f"The image is {width}x{height} pixels ({width * height:,})", max_pixels)
+        raise _too_large(
+            _(
+                "The image is %(width)dx%(height)d pixels (%(pixels)s); the largest accepted is "
+                "%(max)s pixels."
+            ),
+            max_pixels,
+            width=width,
+            height=height,
+            pixels=f"{width * height:,}",
+        )
 
 
 @dataclass
@@ -351,7 +368,7 @@ class _Header:
     footprint: int  # bytes the pixels will take at most while rendering
 
 
-def _open(fp: BinaryIO, styles: Sequence[Style], max_pixels: int) -> _Header:
+def _open(fp: IO[bytes], styles: Sequence[Style], max_pixels: int) -> _Header:
     with _decoding(_UNREADABLE):
         im = _open_image(fp, _readable(), max_pixels)
         orientation = _orientation(im)
@@ -434,7 +451,9 @@ def _draft(im: Image.Image, target: tuple[int, int]) -> float:
 def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     if icc:
         try:
-            return ImageCms.profileToProfile(im, io.BytesIO(icc), _SRGB, outputMode="RGB")
+            converted = ImageCms.profileToProfile(im, io.BytesIO(icc), _SRGB, outputMode="RGB")
+            assert converted is not None  # None only when converting in place
+            return converted
         except ImageCms.PyCMSError:
             pass  # A broken or non-CMYK profile: fall back to the plain formula.
     # (255 - C) * (255 - K) / 255 per channel; Pillow has already undone Adobe's inversion.
@@ -500,7 +519,10 @@ def _resample(source: _Source, plan: Plan) -> Image.Image:
     limits = source.image.size * 2  # (width, height, width, height)
     box = [min(value / source.scale, limit) for value, limit in zip(box, limits, strict=True)]
     image = source.image.resize(
-        size, Image.Resampling.LANCZOS, box=tuple(box), reducing_gap=_RESIZE_GAP
+        size,
+        Image.Resampling.LANCZOS,
+        box=(box[0], box[1], box[2], box[3]),
+        reducing_gap=_RESIZE_GAP,
     )
     if source.orientation in _UPRIGHT:
         image = image.transpose(_UPRIGHT[source.orientation])

@@ -56,7 +56,7 @@ def resolve(target: str) -> AttachmentField:
     return field
 
 
-def _record(field: AttachmentField, job: Job) -> models.QuerySet:
+def _record(field: AttachmentField, job: Job) -> models.QuerySet[models.Model]:
     """The record, as long as it still points at the job's upload."""
     return field.model._base_manager.filter(pk=job.object_id, **{field.attname: job.source})
 

@@ -109,7 +109,9 @@ def put(storage: Storage, name: str, content: bytes | IO[bytes]) -> None:
         storage.delete(name)
     file = ContentFile(content) if isinstance(content, bytes) else File(content)
     # Read by django-storages for the object's Content-Type.
-    file.content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    file.content_type = (  # type: ignore[attr-defined]
+        mimetypes.guess_type(name)[0] or "application/octet-stream"
+    )
     saved = storage.save(name, file)
     if saved != name:
         storage.delete(saved)
@@ -141,7 +143,8 @@ def walk(storage: Storage) -> Iterator[tuple[str, datetime]]:
     if bucket is not None:
         # S3: one paginated listing carries the times; listdir() would cost a
         # request per folder and get_modified_time() one per file.
-        prefix = storage.location.strip("/") + "/" if storage.location.strip("/") else ""
+        location = str(getattr(storage, "location", "")).strip("/")
+        prefix = location + "/" if location else ""
         for summary in bucket.objects.filter(Prefix=prefix):
             if not summary.key.endswith("/"):
                 yield summary.key[len(prefix) :], summary.last_modified
@@ -191,7 +194,7 @@ def place(storage: Storage) -> tuple[str, str] | None:
     bucket = getattr(storage, "bucket_name", None)
     if bucket:
         endpoint = getattr(storage, "endpoint_url", None) or ""
-        return f"s3:{endpoint}:{bucket}", "/" + str(storage.location).strip("/")
+        return f"s3:{endpoint}:{bucket}", "/" + str(getattr(storage, "location", "")).strip("/")
     return None
 
 

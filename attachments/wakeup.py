@@ -149,6 +149,7 @@ def waiter_for(using: str, stopping: threading.Event) -> Waiter:
             return ListeningWaiter(using, stopping)
         except Exception:  # psycopg2, a pooler without LISTEN...: polling still works
             logger.warning("LISTEN is not available; polling the job table.", exc_info=True)
-    if connection.vendor == "sqlite" and not connection.is_in_memory_db():
+    # is_in_memory_db() is the SQLite wrapper's own.
+    if connection.vendor == "sqlite" and not connection.is_in_memory_db():  # type: ignore[attr-defined]
         return DataVersionWaiter(using, stopping)
     return PollingWaiter(stopping)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
+from typing import Any, cast
 
 from django.db import DatabaseError, connections, router
 
@@ -31,7 +32,7 @@ from . import leftovers, orphans, processing, queue, stats
 from .conf import conf
 from .models import Job
 from .routing import QueueOrder
-from .wakeup import waiter_for
+from .wakeup import Waiter, waiter_for
 
 logger = logging.getLogger("attachments")
 
@@ -261,7 +262,7 @@ class Worker:
             "Stopped at once; handed %s job(s) back to the queue: %s.", len(self.handed_back), jobs
         )
 
-    def _loop(self, waiter) -> None:
+    def _loop(self, waiter: Waiter) -> None:
         failures = 0
         while not (self._stopping.is_set() or self._drained):
             try:
@@ -276,7 +277,7 @@ class Worker:
                 _refresh_connections()
                 self._stopping.wait(delay)
 
-    def _step(self, waiter) -> None:
+    def _step(self, waiter: Waiter) -> None:
         """Claim and start one job, or wait; raises DatabaseError when the database fails."""
         _refresh_connections()
         now = time.monotonic()
@@ -504,7 +505,7 @@ class _SignalHandlers:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.previous: dict[int, object] = {}
+        self.previous: dict[int, Any] = {}
         self.cancelled = threading.Event()  # the shutdown timer's
         self.timed_out = False
 
@@ -553,4 +554,4 @@ class _SignalHandlers:
         if not self.cancelled.wait(self.worker.shutdown_timeout) and self.worker._running:
             self.timed_out = True
             # A real signal, unlike interrupt_main(), also breaks a blocking system call.
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            signal.pthread_kill(cast(int, threading.main_thread().ident), signal.SIGINT)

@@ -4,7 +4,7 @@ import argparse
 import logging
 import math
 import sys
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -102,6 +102,12 @@ class Command(BaseCommand):
             "(default: SHUTDOWN_TIMEOUT).",
         )
 
+    as_program = False  # run by manage.py, not call_command()
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        self.as_program = True
+        super().run_from_argv(argv)
+
     def handle(
         self,
         *,
@@ -135,7 +141,7 @@ class Command(BaseCommand):
             shutdown_timeout=shutdown_timeout,
             # Run as a program, the process exits right after the worker: a
             # second signal during that exit is held back and counted below.
-            hold_signals=self._called_from_command_line,
+            hold_signals=self.as_program,
         )
         stats = worker.run()
         self.stdout.write(str(stats))
@@ -148,6 +154,7 @@ class Command(BaseCommand):
         logger = logging.getLogger("attachments")
         logger.setLevel(_LEVELS.get(verbosity, logging.INFO))
         if not logger.handlers and not logging.getLogger().handlers:
-            handler = logging.StreamHandler(self.stderr._out)
+            # The stream under the OutputWrapper, which would style log lines as errors.
+            handler = logging.StreamHandler(cast(TextIO, self.stderr._out))
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             logger.addHandler(handler)
