@@ -9,6 +9,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.db import connections, router
 from django.urls import NoReverseMatch, reverse
 
 from .conf import DEFAULTS, conf
@@ -204,6 +205,53 @@ def check_status_url(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
                 "admin keep showing the placeholder of an upload until they are reloaded.",
                 hint='Add path("attachments/", include("attachments.urls")) to your URLconf.',
                 id="attachments.W040",
+            )
+        ]
+    return []
+
+
+@checks.register(checks.Tags.database)
+def check_queue_database(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Can the database queue claim on its database? Run by ``migrate``, ``check --database``
+    and ``process_attachments``."""
+    from .models import Job
+
+    using = router.db_for_write(Job)
+    if conf.BACKEND != "database" or using not in (databases or ()):
+        return []
+    return queue_database_errors(connections[using])
+
+
+def queue_database_errors(connection: Any) -> list[checks.CheckMessage]:
+    """What keeps the database queue from claiming on ``connection``'s server."""
+    from .claims import VENDORS, mysql
+
+    if connection.vendor not in VENDORS:
+        return [
+            checks.Error(
+                f"The database queue cannot run on database {connection.alias!r} "
+                f"({connection.vendor}).",
+                hint=f"Keep the Job table on {', '.join(sorted(VENDORS))} (a database router "
+                "can), or use BACKEND='tasks'.",
+                id="attachments.E151",
+            )
+        ]
+    if connection.vendor == "mysql" and not mysql.supported(connection):
+        server, oldest = (
+            ("MariaDB", mysql.OLDEST_MARIADB)
+            if connection.mysql_is_mariadb
+            else ("MySQL", mysql.OLDEST_MYSQL)
+        )
+        version = ".".join(map(str, connection.mysql_version))
+        return [
+            checks.Error(
+                f"The database queue needs {server} {'.'.join(map(str, oldest))} or later "
+                f"(SELECT ... FOR UPDATE SKIP LOCKED); database {connection.alias!r} runs "
+                f"{server} {version}.",
+                hint="Upgrade the server, or use BACKEND='tasks'.",
+                id="attachments.E150",
             )
         ]
     return []

@@ -7,19 +7,17 @@ that was handed to somebody else.
 
 from __future__ import annotations
 
-import functools
 import random
 import traceback
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import prepared
+from . import claims
 from .conf import conf
 from .models import Job
 
@@ -100,130 +98,18 @@ def claim(
     claim's own commit, so a busy worker pays one commit (one disk sync) per
     job instead of two. If the claim raises, they are not deleted.
     """
+    claimer = claims.for_database(router.db_for_write(Job))
     for name in queues or (None,):
-        job = _claim_one(worker_id, name, min_priority, max_priority, finished)
+        job = claimer.claim(worker_id, name, min_priority, max_priority, finished)
         finished = ()
         if job is not None:
             return job
     return None
 
 
-def _claim_one(
-    worker_id: str,
-    queue_name: str | None,
-    min_priority: int | None,
-    max_priority: int | None,
-    finished: Collection[int],
-) -> Job | None:
-    using = router.db_for_write(Job)
-    connection = connections[using]
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    values = {"queue": queue_name, "min_priority": min_priority, "max_priority": max_priority}
-    filters = tuple(name for name, value in values.items() if value is not None)
-    # Relaxed only in autocommit: inside a caller's transaction it would relax their commit.
-    relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
-    params: list[Any] = [worker_id, now, now, *(values[name] for name in filters)]
-    deleting: list[Any] = [*finished, worker_id] if finished else []
-    if finished and connection.vendor != "postgresql":
-        # No data-modifying WITH here: the DELETE and the claim share a transaction.
-        with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-            cursor.execute(_delete_sql(using, len(finished)), deleting)
-            cursor.execute(_claim_sql(using, filters, relaxed, 0), params)
-            row = cursor.fetchone()
-    else:
-        with connection.cursor() as cursor:
-            sql = _claim_sql(using, filters, relaxed, len(finished))
-            prepared.execute(cursor, sql, deleting + params)
-            row = cursor.fetchone()
-    if row is None:
-        return None
-    attnames, converters = _loaders(using)
-    loaded = list(row)
-    for index, field, converter in converters:
-        loaded[index] = converter(loaded[index], field, connection)
-    return Job.from_db(using, attnames, loaded)
-
-
-@functools.lru_cache(maxsize=16)
-def _loaders(using: str) -> tuple[list[str], list[tuple[int, Any, Any]]]:
-    """What turns a row the claim returns into a Job: attnames, (column, field, converter)s."""
-    connection = connections[using]
-    fields = Job._meta.concrete_fields
-    converters = [
-        (index, field, converter)
-        for index, field in enumerate(fields)
-        for converter in connection.ops.get_db_converters(field.get_col(Job._meta.db_table))
-    ]
-    return [field.attname for field in fields], converters
-
-
-_CONDITIONS = {"queue": "{} = %s", "min_priority": "{} >= %s", "max_priority": "{} <= %s"}
-
-
-@functools.lru_cache(maxsize=64)
-def _claim_sql(using: str, filters: tuple[str, ...], relaxed: bool, finishing: int) -> str:
-    """The claim statement, built once per database, set of ``filters`` and the rest.
-
-    With ``finishing`` (PostgreSQL only) it first deletes that many done jobs,
-    in a data-modifying WITH, which runs once whatever the UPDATE finds: still
-    one statement. Its parameters then come first.
-
-    One statement, so a claim is one round trip and atomic on its own: the
-    inner SELECT finds the next claimable row (through a partial index), the
-    UPDATE locks it. PostgreSQL's SKIP LOCKED lets concurrent workers pass over
-    each other's rows instead of queueing behind them; SQLite runs one writer at
-    a time, which makes the statement exclusive anyway.
-    """
-    connection = connections[using]
-    qn = connection.ops.quote_name
-    table = qn(Job._meta.db_table)
-    where = [f"{qn('failed_at')} IS NULL", f"{qn('locked_by')} = ''", f"{qn('run_at')} <= %s"]
-    column = {"queue": qn("queue"), "min_priority": qn("priority"), "max_priority": qn("priority")}
-    where += [_CONDITIONS[name].format(column[name]) for name in filters]
-    lock = (
-        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    )
-    # The claim's commit need not wait for the disk (a WAL flush, a fifth of a
-    # claim's time): if a server crash loses it, a claim or a deletion of a
-    # done job is undone and the job runs again, finding it done. What a job
-    # changes on its record still commits synchronously, which also flushes
-    # every commit before it, so nothing is lost out of order. The setting is
-    # transaction-local; the planner evaluates it once, as a one-time filter.
-    asynchronous = (
-        " AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL" if relaxed else ""
-    )
-    returning = ", ".join(qn(field.column) for field in Job._meta.concrete_fields if field.column)
-    finished = f"WITH finished AS ({_delete_sql(using, finishing)}) " if finishing else ""
-    return (
-        f"{finished}UPDATE {table} SET {qn('locked_by')} = %s, {qn('locked_at')} = %s "
-        f"WHERE {qn('id')} = (SELECT {qn('id')} FROM {table} WHERE {' AND '.join(where)} "
-        f"ORDER BY {qn('priority')} DESC, {qn('run_at')}, {qn('id')} LIMIT 1{lock}){asynchronous} "
-        f"RETURNING {returning}"
-    )
-
-
 def complete(worker_id: str, job_ids: Collection[int]) -> None:
     """Delete jobs that ``worker_id`` has done; a busy worker passes them to ``claim``."""
-    using = router.db_for_write(Job)
-    with connections[using].cursor() as cursor:
-        cursor.execute(_delete_sql(using, len(job_ids)), [*job_ids, worker_id])
-
-
-@functools.lru_cache(maxsize=64)
-def _delete_sql(using: str, count: int) -> str:
-    """Delete ``count`` jobs by id (parameters: the ids, then the worker's id).
-
-    One plain statement: QuerySet.delete() would wrap it in a transaction of
-    its own (three round trips, an extra disk sync). Job has no relations and
-    no delete signals to honour. Only rows still locked by the worker: a job
-    taken over after a lost heartbeat is not ours to delete.
-    """
-    qn = connections[using].ops.quote_name
-    placeholders = ", ".join(["%s"] * count)
-    return (
-        f"DELETE FROM {qn(Job._meta.db_table)} "
-        f"WHERE {qn('id')} IN ({placeholders}) AND {qn('locked_by')} = %s"
-    )
+    claims.for_database(router.db_for_write(Job)).complete(worker_id, job_ids)
 
 
 def release(job: Job) -> None:

@@ -1,4 +1,4 @@
-"""Settings of the test suite: SQLite by default, PostgreSQL with ATTACHMENTS_TEST_DB=postgres."""
+"""Settings of the test suite: SQLite, or a server with ATTACHMENTS_TEST_DB=postgres or mysql."""
 
 from __future__ import annotations
 
@@ -68,6 +68,19 @@ if os.environ.get("ATTACHMENTS_TEST_DB") == "postgres":
             "USER": os.environ.get("PGUSER", "postgres"),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),
+        }
+    }
+elif os.environ.get("ATTACHMENTS_TEST_DB") == "mysql":
+    # MySQL 8 or MariaDB 10.6+, through mysqlclient.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": _CHILD_DB or "attachments",
+            "TEST": {"NAME": f"test_attachments_{os.getpid()}"},
+            "USER": os.environ.get("MYSQL_USER", "root"),
+            "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
+            "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MYSQL_PORT", "3306"),
         }
     }
 else:

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
-from attachments.checks import check_settings, check_status_url
+from attachments.checks import (
+    check_queue_database,
+    check_settings,
+    check_status_url,
+    queue_database_errors,
+)
 
 
 def ids() -> list[str]:
@@ -106,3 +112,42 @@ def test_status_endpoint_not_routed_warns(settings):
     (warning,) = check_status_url()
     assert warning.id == "attachments.W040"
     assert 'include("attachments.urls")' in warning.hint
+
+
+@pytest.mark.django_db
+def test_the_queue_database_passes(settings):
+    assert check_queue_database(databases=["default"]) == []
+    settings.ATTACHMENTS = {"BACKEND": "immediate"}
+    assert check_queue_database(databases=["default"]) == []
+
+
+@pytest.mark.parametrize(
+    ("server", "error_id"),
+    [
+        ({"vendor": "oracle"}, "attachments.E151"),
+        (
+            {"vendor": "mysql", "mysql_is_mariadb": True, "mysql_version": (10, 5, 26)},
+            "attachments.E150",
+        ),
+        (
+            {"vendor": "mysql", "mysql_is_mariadb": False, "mysql_version": (5, 7, 44)},
+            "attachments.E150",
+        ),
+    ],
+)
+def test_a_database_the_queue_cannot_claim_on_is_refused(server, error_id):
+    # What the server answers, as Django's connection reports it.
+    connection = SimpleNamespace(alias="default", **server)
+    (error,) = queue_database_errors(connection)
+    assert error.id == error_id
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        {"vendor": "mysql", "mysql_is_mariadb": True, "mysql_version": (10, 6, 0)},
+        {"vendor": "mysql", "mysql_is_mariadb": False, "mysql_version": (8, 0, 1)},
+    ],
+)
+def test_the_oldest_servers_with_skip_locked_pass(server):
+    assert queue_database_errors(SimpleNamespace(alias="default", **server)) == []

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 import pytest
 from django.db import DataError, connection, transaction
 
-from attachments import prepared, queue
+from attachments import queue
+from attachments.claims import prepared
 from attachments.models import Job
 
 # Prepared statements are for autocommit only: these tests commit for real.
@@ -119,6 +120,7 @@ def test_inside_a_transaction_the_claim_is_plain(sent):
     assert "EXECUTE" not in kinds(sent)
 
 
+@postgres_only
 def test_the_setting_turns_prepared_statements_off(sent, settings):
     settings.ATTACHMENTS = {"PREPARED_STATEMENTS": False}
     job = add(1)
@@ -133,4 +135,4 @@ def test_other_databases_run_the_claim_as_it_is(sent):
     job = add(1)
     sent.clear()
     assert queue.claim("w") == job
-    assert kinds(sent) == ["UPDATE"]
+    assert {"PREPARE", "EXECUTE"}.isdisjoint(kinds(sent))

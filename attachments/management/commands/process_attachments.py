@@ -6,8 +6,11 @@ import math
 import sys
 from typing import Any, TextIO, cast
 
+from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import router
 
+from attachments.models import Job
 from attachments.routing import QueueOrder
 from attachments.worker import Worker, stop_signal_pending
 
@@ -119,6 +122,7 @@ class Command(BaseCommand):
         poll_interval: float | None,
         shutdown_timeout: float | None,
         verbosity: int,
+        skip_checks: bool,
         **_: Any,
     ) -> None:
         try:
@@ -130,6 +134,10 @@ class Command(BaseCommand):
                 f"--min-priority {min_priority} is above --max-priority {max_priority}: "
                 "no job could run."
             )
+        if not skip_checks:
+            # Does the server claim as the queue needs? Checks run before a
+            # command leave the database alone; this one asks it.
+            self.check(tags=[checks.Tags.database], databases=[router.db_for_write(Job)])
         self._configure_logging(verbosity)
         worker = Worker(
             queues=order,

@@ -26,7 +26,7 @@ from typing import Any
 
 from django.db import ProgrammingError
 
-from .conf import conf
+from ..conf import conf
 
 logger = logging.getLogger("attachments")
 
@@ -40,17 +40,13 @@ _prepared: weakref.WeakKeyDictionary[Any, set[str] | None] = weakref.WeakKeyDict
 
 
 def execute(cursor: Any, sql: str, params: Sequence[Any]) -> None:
-    """Execute ``sql`` on Django's ``cursor``, as a prepared statement where it helps.
+    """Execute ``sql`` on Django's PostgreSQL ``cursor``, as a prepared statement.
 
     ``sql`` takes its parameters as ``%s`` and holds no literal ``%``. Plain
     inside a transaction: a failed EXECUTE would abort the caller's work.
     """
     connection = cursor.db
-    if (
-        connection.vendor != "postgresql"
-        or not connection.get_autocommit()
-        or not conf.PREPARED_STATEMENTS
-    ):
+    if not connection.get_autocommit() or not conf.PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
     known = _prepared.setdefault(connection.connection, set())

@@ -1,0 +1,34 @@
+"""Taking the next due job off the table: the part of the queue that differs by database.
+
+``queue.claim`` and ``queue.complete`` ask ``for_database(using)`` for the
+database's ``Claimer`` and call it; one module per vendor says how that
+database claims a job in one commit, deleting the jobs the worker finished
+since its last claim in that same commit.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+from django.db import connections
+
+from .base import Claimer
+
+__all__ = ["VENDORS", "Claimer", "for_database"]
+
+# Django's ``connection.vendor`` -> the module that claims on it.
+VENDORS = {"postgresql": "postgresql", "sqlite": "sqlite", "mysql": "mysql"}
+
+
+@functools.cache
+def for_database(using: str) -> Claimer:
+    """Return the claimer of database ``using``; NotImplementedError for another vendor."""
+    vendor = connections[using].vendor
+    if vendor not in VENDORS:
+        raise NotImplementedError(
+            f"The database queue does not run on {vendor!r} (database {using!r}); "
+            f"it runs on {', '.join(sorted(VENDORS))}."
+        )
+    module = importlib.import_module(f"{__name__}.{VENDORS[vendor]}")
+    return module.claimer(using)

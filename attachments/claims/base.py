@@ -1,0 +1,133 @@
+"""What every database's claim shares: which rows are claimable, in what order, and loading one.
+
+A job is claimable when it is neither failed nor running and its time has
+come; workers take the highest priority first, then the oldest ``run_at``,
+then the lowest id. A subclass sends that as its database does best.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from ..models import Job
+
+# Conditions a worker may add (``--queue``, ``--min-priority``, ``--max-priority``).
+_CONDITIONS = {"queue": "{} = %s", "min_priority": "{} >= %s", "max_priority": "{} <= %s"}
+_COLUMNS = {"queue": "queue", "min_priority": "priority", "max_priority": "priority"}
+
+
+class Claimer:
+    """Claim and delete jobs on one database."""
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        qn = connections[using].ops.quote_name
+        self.qn = qn
+        self.table = qn(Job._meta.db_table)
+        self.columns = ", ".join(qn(field.column) for field in Job._meta.concrete_fields)
+
+    def claim(
+        self,
+        worker_id: str,
+        queue_name: str | None,
+        min_priority: int | None,
+        max_priority: int | None,
+        finished: Collection[int],
+    ) -> Job | None:
+        """Lock the next due job of ``queue_name`` (None: any) for ``worker_id``.
+
+        ``finished`` are deleted in the same commit, whether a job is found or not.
+        """
+        values = {"queue": queue_name, "min_priority": min_priority, "max_priority": max_priority}
+        filters = tuple(name for name, value in values.items() if value is not None)
+        selected = [values[name] for name in filters]
+        return self.claim_job(worker_id, timezone.now(), filters, selected, list(finished))
+
+    def claim_job(
+        self,
+        worker_id: str,
+        now: datetime,
+        filters: tuple[str, ...],
+        values: list[Any],
+        finished: list[int],
+    ) -> Job | None:
+        """Claim as this database does best; ``values`` are those of ``filters``."""
+        raise NotImplementedError
+
+    def complete(self, worker_id: str, job_ids: Collection[int]) -> None:
+        """Delete jobs ``worker_id`` has done and still holds."""
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.delete_sql(len(job_ids)), [*job_ids, worker_id])
+
+    @functools.cache  # noqa: B019 -- one claimer per database, for the process's life
+    def delete_sql(self, count: int) -> str:
+        """Delete ``count`` jobs by id (parameters: the ids, then the worker's id).
+
+        One plain statement: QuerySet.delete() would wrap it in a transaction of
+        its own (three round trips, an extra disk sync). Job has no relations and
+        no delete signals to honour. Only rows still locked by the worker: a job
+        taken over after a lost heartbeat is not ours to delete.
+        """
+        qn = self.qn
+        placeholders = ", ".join(["%s"] * count)
+        return (
+            f"DELETE FROM {self.table} "
+            f"WHERE {qn('id')} IN ({placeholders}) AND {qn('locked_by')} = %s"
+        )
+
+    def next_due_sql(self, filters: tuple[str, ...], *, columns: str, lock: str = "") -> str:
+        """SELECT ``columns`` of the next claimable row (parameters: now, then ``filters``)."""
+        qn = self.qn
+        where = [f"{qn('failed_at')} IS NULL", f"{qn('locked_by')} = ''", f"{qn('run_at')} <= %s"]
+        where += [_CONDITIONS[name].format(qn(_COLUMNS[name])) for name in filters]
+        return (
+            f"SELECT {columns} FROM {self.table} WHERE {' AND '.join(where)} "
+            f"ORDER BY {qn('priority')} DESC, {qn('run_at')}, {qn('id')} LIMIT 1{lock}"
+        )
+
+    def update_returning_sql(
+        self, filters: tuple[str, ...], *, lock: str = "", prefix: str = "", extra: str = ""
+    ) -> str:
+        """One statement that claims: UPDATE the next claimable row, RETURNING it.
+
+        Parameters: the worker's id, now (the lock's time), now (what is due),
+        then ``filters``. The inner SELECT finds the row (through a partial
+        index), the UPDATE locks it; ``prefix`` goes before the UPDATE,
+        ``extra`` after its WHERE.
+        """
+        qn = self.qn
+        inner = self.next_due_sql(filters, columns=qn("id"), lock=lock)
+        return (
+            f"{prefix}UPDATE {self.table} SET {qn('locked_by')} = %s, {qn('locked_at')} = %s "
+            f"WHERE {qn('id')} = ({inner}){extra} RETURNING {self.columns}"
+        )
+
+    def adapt(self, now: datetime) -> Any:
+        return connections[self.using].ops.adapt_datetimefield_value(now)
+
+    def load(self, row: Sequence[Any]) -> Job:
+        """Turn a row of ``Job``'s columns into a Job, as a query would."""
+        connection = connections[self.using]
+        loaded = list(row)
+        for index, field, converter in self._converters:
+            loaded[index] = converter(loaded[index], field, connection)
+        return Job.from_db(self.using, self._attnames, loaded)
+
+    @functools.cached_property
+    def _attnames(self) -> list[str]:
+        return [field.attname for field in Job._meta.concrete_fields]
+
+    @functools.cached_property
+    def _converters(self) -> list[tuple[int, Any, Any]]:
+        connection = connections[self.using]
+        return [
+            (index, field, converter)
+            for index, field in enumerate(Job._meta.concrete_fields)
+            for converter in connection.ops.get_db_converters(field.get_col(Job._meta.db_table))
+        ]
