@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from attachments import queue
@@ -105,6 +106,97 @@ def test_claim_deletes_finished_jobs_when_the_first_queue_is_empty():
     waiting = add(object_id=2, queue="b")
     assert queue.claim("w", ["a", "b"], finished=[done.pk]) == waiting
     assert list(Job.objects.all()) == [waiting]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_fails_deletes_no_finished_job():
+    # The deletion and the claim share one commit: a worker whose claim fails
+    # still holds its done jobs, and deletes them with its next claim.
+    done = add(object_id=1)
+    assert queue.claim("w") == done
+    add(object_id=2)
+
+    def lose_connection_after_claiming(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "UPDATE" in sql.upper():
+            raise OperationalError("server has gone away")
+        return result
+
+    with (
+        connection.execute_wrapper(lose_connection_after_claiming),
+        pytest.raises(OperationalError),
+    ):
+        queue.claim("w", finished=[done.pk])
+    assert Job.objects.filter(pk=done.pk, locked_by="w").exists()
+    assert Job.objects.get(object_id="2").locked_by == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_passes_over_a_job_another_worker_is_claiming():
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: a second claim waits its turn")
+    first, second = add(object_id=1), add(object_id=2)
+    holding, release = threading.Event(), threading.Event()
+    held = []
+
+    def claim_and_hold():
+        # The first worker's claim, its row lock held until release.
+        try:
+            with transaction.atomic():
+                held.append(queue.claim("first"))
+                holding.set()
+                release.wait(60)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=claim_and_hold)
+    thread.start()
+    try:
+        assert holding.wait(60)
+        assert queue.claim("second") == second
+    finally:
+        release.set()
+        thread.join(60)
+    assert held == [first]
+    assert dict(Job.objects.values_list("pk", "locked_by")) == {
+        first.pk: "first",
+        second.pk: "second",
+    }
+
+
+def test_on_mysql_a_claim_reads_a_claim_index_in_order():
+    if connection.vendor != "mysql":
+        pytest.skip("MySQL's own claim indexes (migration 0004)")
+    # Mostly failed and running rows, which the claim must not walk through.
+    now = timezone.now()
+    Job.objects.bulk_create(
+        Job(
+            target="demo_site.item.image",
+            object_id=str(i),
+            source="s.jpg",
+            failed_at=now if i % 3 == 0 else None,
+            locked_by="w" if i % 3 == 1 else "",
+        )
+        for i in range(300)
+    )
+    sent = []
+
+    def capture(execute, sql, params, many, context):
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    for queues in ((), ("default",)):
+        sent.clear()
+        with transaction.atomic(), connection.execute_wrapper(capture):
+            queue.claim("w", queues)
+            transaction.set_rollback(True)
+        ((sql, params),) = [(sql, params) for sql, params in sent if sql.startswith("SELECT")]
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql, params)
+            columns = [column[0] for column in cursor.description]
+            plan = dict(zip(columns, cursor.fetchone(), strict=True))
+        assert plan["key"] in {"attachments_job_claim_mysql", "attachments_job_any_mysql"}, plan
+        assert "filesort" not in plan["Extra"], plan
 
 
 def test_fail_schedules_a_retry_with_backoff_then_gives_up():
