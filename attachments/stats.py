@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connections, router
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
@@ -96,10 +97,15 @@ class MinuteCounts:
         try:
             # Absolute totals: a worker owns its rows, so rewriting them cannot
             # lose another worker's counts, and a failed flush is simply redone.
+            features = connections[router.db_for_write(WorkerStat)].features
             WorkerStat.objects.bulk_create(
                 rows,
                 update_conflicts=True,
-                unique_fields=["worker", "minute"],
+                # MySQL's upsert takes no conflict target: (worker, minute) is
+                # the table's only unique key besides the id, so it is the one.
+                unique_fields=(
+                    ["worker", "minute"] if features.supports_update_conflicts_with_target else None
+                ),
                 update_fields=["processed", "failed"],
             )
         except BaseException:
