@@ -9,7 +9,6 @@ future, otherwise *waiting*. Finished jobs are deleted.
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -63,26 +62,9 @@ class Job(models.Model):
     class Meta:
         verbose_name = _("job")
         verbose_name_plural = _("jobs")
+        # The claim's indexes differ by database (partial ones where there
+        # are partial indexes): migrations 0001 and 0004 make them.
         indexes = [
-            # Only claimable rows are indexed, in claim order, so taking the
-            # next job stays cheap however many failed rows accumulate.
-            models.Index(
-                fields=["queue", "-priority", "run_at", "id"],
-                condition=Q(failed_at__isnull=True, locked_by=""),
-                name="attachments_job_claimable",
-            ),
-            # The same for workers that serve every queue.
-            models.Index(
-                fields=["-priority", "run_at", "id"],
-                condition=Q(failed_at__isnull=True, locked_by=""),
-                name="attachments_job_any_queue",
-            ),
-            # Finds the locks of dead workers without reading the backlog.
-            models.Index(
-                fields=["locked_at"],
-                condition=~Q(locked_by=""),
-                name="attachments_job_locked",
-            ),
             models.Index(fields=["target", "object_id"], name="attachments_job_target"),
         ]
 
