@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_ADDR ?= 127.0.0.1:8000
 DEMO_S3_PORT ?= 9000
 
-.PHONY: demo test test-lts test-install lint typecheck docs fix clean
+.PHONY: demo test test-mariadb test-lts test-install lint typecheck docs fix clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -21,12 +21,18 @@ demo: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEMO_ADDR=$(DEMO_ADDR) DEMO_S3_PORT=$(DEMO_S3_PORT) \
 		$(VENV)/bin/honcho start
 
-# Every gate: lint, types, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
+# Every gate: lint, types, Django's checks, migrations in sync, the suite on SQLite,
+# PostgreSQL and MariaDB.
 test: $(VENV)/.installed lint typecheck
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 	ATTACHMENTS_TEST_DB=postgres $(PY) -m pytest
+	$(MAKE) test-mariadb
+
+# The suite on MariaDB (127.0.0.1:3306, root, no password; .ci/run starts it).
+test-mariadb: $(VENV)/.installed
+	ATTACHMENTS_TEST_DB=mysql $(PY) -m pytest
 
 # The oldest supported pair, Django 5.2 LTS on Python 3.11, on SQLite.
 LTS_VENV := .venv-lts

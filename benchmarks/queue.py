@@ -1,6 +1,6 @@
-"""Benchmark of the job queue on PostgreSQL and SQLite.
+"""Benchmark of the job queue on PostgreSQL, MariaDB and SQLite.
 
-    .venv/bin/python benchmarks/queue.py [--quick] [--db sqlite|postgres|both]
+    .venv/bin/python benchmarks/queue.py [--quick] [--db sqlite|postgres|mariadb|all]
         [--conn-max-age SECONDS|none] [--relaxed-commit]
 
 One run prints, for each database, one table:
@@ -21,15 +21,18 @@ One run prints, for each database, one table:
 4. the CPU that worker uses while idle (user+sys from /proc/<pid>/stat over
    wall time), with the statements it sends;
 5. the plan of the claim statement at the largest backlog (PostgreSQL
-   ``EXPLAIN (ANALYZE, BUFFERS)``, SQLite ``EXPLAIN QUERY PLAN``), for the
-   very SQL ``queue.claim`` sends, captured with ``connection.execute_wrapper``;
+   ``EXPLAIN (ANALYZE, BUFFERS)``, MariaDB ``ANALYZE`` of the locking SELECT,
+   SQLite ``EXPLAIN QUERY PLAN``), for the very SQL ``queue.claim`` sends,
+   captured with ``connection.execute_wrapper``;
 
 then the project's targets next to the measured figures, PASS or MISS.
 
 Each database engine is benchmarked by a driver subprocess; the settings
 module, ``benchmarks/settings.py``, reads the databases from the environment,
-which the worker processes inherit. PostgreSQL gets databases of its own
-(``attachments_bench_<pid>_backlog_<size>``), SQLite files in a temporary
+which the worker processes inherit. PostgreSQL and MariaDB get databases of
+their own (``attachments_bench_<pid>_backlog_<size>``; MariaDB from
+``MYSQL_HOST``/``MYSQL_PORT``/``MYSQL_USER``/``MYSQL_PASSWORD``, by default
+root on 127.0.0.1:3306, its server settings as they are), SQLite files in a temporary
 directory (WAL journal, set once per file; ``synchronous`` stays at its
 default, FULL); all are removed at the end, also on Ctrl-C or SIGTERM. Every
 wait is bounded (a full run takes 4-8 minutes on 2 cores, ``--quick`` 1-2), so
@@ -61,6 +64,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from benchmarks.databases import mariadb_params
+
 SETTINGS = "benchmarks.settings"
 PG_PARAMS = {
     "host": os.environ.get("PGHOST", "127.0.0.1"),
@@ -70,10 +75,17 @@ PG_PARAMS = {
 TARGETS = ("shop.product.photo", "blog.post.cover", "accounts.profile.avatar")
 
 # Targets of the project, checked (not asserted) at the end.
-MIN_RATE_ONE_PROCESS = 1000.0  # no-op jobs/s, one worker process, both databases
+MIN_RATE_ONE_PROCESS = 1000.0  # no-op jobs/s, one worker process, every database
 MAX_BACKLOG_SLOWDOWN = 0.10  # largest-backlog throughput within 10% of the 1k one
-MAX_P50_MS = {"postgres": 10.0, "sqlite": 10.0}
-MAX_IDLE_CORES = {"postgres": 0.02, "sqlite": 0.02}
+# An idle MariaDB worker polls every 50 ms; PostgreSQL and SQLite ones are woken.
+MAX_P50_MS = {"postgres": 10.0, "mariadb": 60.0, "sqlite": 10.0}
+MAX_IDLE_CORES = {"postgres": 0.02, "mariadb": 0.05, "sqlite": 0.02}
+DATABASE_ENV = {
+    "postgres": "ATTACHMENTS_BENCH_PG_NAME",
+    "mariadb": "ATTACHMENTS_BENCH_MARIADB_NAME",
+    "sqlite": "ATTACHMENTS_BENCH_SQLITE",
+}
+NAMES = {"postgres": "PostgreSQL", "mariadb": "MariaDB", "sqlite": "SQLite"}
 
 
 def log(message: str) -> None:
@@ -136,10 +148,7 @@ class _Shared:
 def _setup_django(database: str, counts: Any) -> None:
     """Set Django up on ``database`` (a name or a path), counting statements and connections."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
-    if os.environ.get("ATTACHMENTS_BENCH_DB") == "postgres":
-        os.environ["ATTACHMENTS_BENCH_PG_NAME"] = database
-    else:
-        os.environ["ATTACHMENTS_BENCH_SQLITE"] = database
+    os.environ[DATABASE_ENV[os.environ.get("ATTACHMENTS_BENCH_DB", "sqlite")]] = database
     os.environ.pop("ATTACHMENTS_BENCH_ALIASES", None)
     import django
 
@@ -363,15 +372,17 @@ class Driver:
         return str(connections[using].settings_dict["NAME"])
 
     def clear(self, using: str = "default") -> None:
-        if self.db == "postgres":
+        if self.db in ("postgres", "mariadb"):
             self.sql("TRUNCATE attachments_job", using=using)
         else:
             self.sql("DELETE FROM attachments_job", using=using)
 
     def vacuum(self, using: str = "default", analyze: bool = False) -> None:
-        """What autovacuum does to a table that changed (PostgreSQL only)."""
+        """What autovacuum does to a table that changed; on MariaDB, statistics only."""
         if self.db == "postgres":
             self.sql(f"VACUUM {'ANALYZE ' if analyze else ''}attachments_job", using=using)
+        elif self.db == "mariadb" and analyze:
+            self.sql("ANALYZE TABLE attachments_job", using=using)
 
     def build_backlog(self, rows: int, using: str = "default") -> float:
         """Insert ``rows`` job rows in one statement; return the seconds it took.
@@ -405,6 +416,34 @@ class Driver:
                     (SELECT now() - interval '1 minute' - %s * interval '1 ms' AS base) AS b
                 """,
                 [*TARGETS, error, rows, rows],
+                using=using,
+            )
+        elif self.db == "mariadb":
+            # MariaDB's sequence engine makes the rows; naive UTC, as Django stores them.
+            self.sql(
+                f"""
+                INSERT INTO attachments_job (queue, priority, run_at, target, object_id,
+                    source, previous, attempts, max_attempts, locked_by, locked_at,
+                    failed_at, last_error, created_at)
+                SELECT 'default', 0,
+                    CASE WHEN seq %% 20 = 7
+                         THEN UTC_TIMESTAMP(6) + INTERVAL 1 HOUR + INTERVAL seq * 1000 MICROSECOND
+                         ELSE b.base + INTERVAL seq * 1000 MICROSECOND END,
+                    ELT(seq %% 3 + 1, %s, %s, %s),
+                    CAST(1000000000 + seq AS CHAR),
+                    CONCAT('attachments-staging/', MD5(seq), '.jpg'),
+                    IF(seq %% 4 = 0, CONCAT('photos/', MD5(-seq), '.jpg'), ''),
+                    CASE WHEN seq %% 10 = 3 THEN 10 WHEN seq %% 20 = 7 THEN 1 + seq %% 3
+                         ELSE 0 END,
+                    10, '', NULL,
+                    CASE WHEN seq %% 10 = 3 THEN b.base + INTERVAL seq * 1000 MICROSECOND END,
+                    CASE WHEN seq %% 10 = 3 OR seq %% 20 = 7 THEN %s ELSE '' END,
+                    b.base + INTERVAL seq * 1000 MICROSECOND
+                FROM seq_1_to_{int(rows)},
+                    (SELECT UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE
+                        - INTERVAL {int(rows) * 1000} MICROSECOND AS base) AS b
+                """,
+                [*TARGETS, error],
                 using=using,
             )
         else:
@@ -466,6 +505,15 @@ class Driver:
             sync = self.sql("SHOW synchronous_commit")[0][0]
             self.results["version"] = f"PostgreSQL {version}"
             config = f"synchronous_commit={sync}, LISTEN/NOTIFY wake-ups"
+        elif self.db == "mariadb":
+            ((version, flush, isolation),) = self.sql(
+                "SELECT VERSION(), @@innodb_flush_log_at_trx_commit, @@tx_isolation"
+            )
+            self.results["version"] = f"MariaDB {version}"
+            config = (
+                f"innodb_flush_log_at_trx_commit={flush} (each commit waits for the disk), "
+                f"{isolation} (Django's default), polling"
+            )
         else:
             import sqlite3
 
@@ -558,7 +606,10 @@ class Driver:
             )
 
     def capture_claim(self, queues: tuple[str, ...]) -> tuple[str, Any]:
-        """The statement ``queue.claim`` sends, caught on its way to the database."""
+        """The statement of ``queue.claim`` that finds the row, caught on its way to the database.
+
+        The one UPDATE elsewhere; on MariaDB the SELECT ... FOR UPDATE SKIP LOCKED.
+        """
         from django.db import connection, transaction
 
         from attachments import queue
@@ -573,7 +624,8 @@ class Driver:
             with connection.execute_wrapper(capture):
                 queue.claim("benchmark-explain", queues)
             transaction.set_rollback(True)
-        (claim,) = [c for c in captured if c[0].lstrip().upper().startswith("UPDATE")]
+        verb = "SELECT" if self.db == "mariadb" else "UPDATE"
+        (claim,) = [c for c in captured if c[0].lstrip().upper().startswith(verb)]
         return claim
 
     def explain(self, size: int) -> None:
@@ -589,6 +641,13 @@ class Driver:
                 if self.db == "postgres":
                     cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
                     lines = [row[0] for row in cursor.fetchall()]
+                elif self.db == "mariadb":
+                    cursor.execute("ANALYZE " + sql, params)
+                    columns = [column[0] for column in cursor.description]
+                    lines = [
+                        ", ".join(f"{c}={v}" for c, v in zip(columns, row, strict=True))
+                        for row in cursor.fetchall()
+                    ]
                 else:
                     cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
                     depth: dict[int, int] = {0: -1}
@@ -797,25 +856,39 @@ def databases(db: str, sizes: list[int]) -> Iterator[dict[str, str]]:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return
-    import psycopg
-
     prefix = f"attachments_bench_{os.getpid()}"
     created = {alias: f"{prefix}_{name}" for alias, name in names.items()}
-    admin = psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **PG_PARAMS)
+    admin, error = server_admin(db)
+    quote, force = ('"', " WITH (FORCE)") if db == "postgres" else ("`", "")
     try:
         for name in created.values():
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            admin.execute(f'CREATE DATABASE "{name}"')
-        env["ATTACHMENTS_BENCH_PG_NAME"] = created["default"]
+            admin.execute(f"DROP DATABASE IF EXISTS {quote}{name}{quote}")
+            admin.execute(f"CREATE DATABASE {quote}{name}{quote}")
+        env[DATABASE_ENV[db]] = created["default"]
         env["ATTACHMENTS_BENCH_ALIASES"] = json.dumps(
             {alias: name for alias, name in created.items() if alias != "default"}
         )
         yield env
     finally:
         for name in created.values():
-            with contextlib.suppress(psycopg.Error):
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            with contextlib.suppress(error):
+                admin.execute(f"DROP DATABASE IF EXISTS {quote}{name}{quote}{force}")
         admin.close()
+
+
+def server_admin(db: str) -> tuple[Any, type[Exception]]:
+    """An autocommit connection to the ``db`` server (no database), and the driver's error."""
+    if db == "postgres":
+        import psycopg
+
+        return (
+            psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **PG_PARAMS),
+            psycopg.Error,
+        )
+    import MySQLdb
+
+    # Autocommit is the server's default; a cursor of its own runs each statement.
+    return MySQLdb.connect(connect_timeout=5, **mariadb_params()).cursor(), MySQLdb.Error
 
 
 def run_driver(db: str, args: argparse.Namespace, timeout: float) -> dict[str, Any]:
@@ -888,11 +961,11 @@ def code_version() -> str:
     return f"git {head or '?'}{local} (queue code sha1 {digest.hexdigest()[:10]})"
 
 
-def postgres_available() -> str | None:
+def server_available(db: str) -> str | None:
+    """Why the ``db`` server cannot be used, or None."""
     try:
-        import psycopg
-
-        psycopg.connect(dbname="postgres", connect_timeout=5, **PG_PARAMS).close()
+        admin, _ = server_admin(db)
+        admin.close()
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}".strip()
     return None
@@ -952,7 +1025,7 @@ def report(
     p = plan(args.quick)
     sizes = [str(s) for s in p["sizes"]]
     big = sizes[-1]
-    names = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
+    names = NAMES
 
     def para(text: str) -> str:
         return textwrap.fill(text, 100, initial_indent="  ", subsequent_indent="    ")
@@ -973,17 +1046,19 @@ def report(
     out.append(
         para(
             "Backlogs: each size in a database of its own, built by one INSERT ... SELECT "
-            "(PostgreSQL: generate_series, SQLite: recursive CTE); queue 'default', 3 targets, "
-            "a distinct object id per row; 85% due (run_at in the past), 10% failed, 5% retries "
-            "scheduled in the future. PostgreSQL: VACUUM ANALYZE after each build, VACUUM after "
-            "each segment, as autovacuum would."
+            "(PostgreSQL: generate_series, MariaDB: its sequence engine, SQLite: recursive CTE); "
+            "queue 'default', 3 targets, a distinct object id per row; 85% due (run_at in the "
+            "past), 10% failed, 5% retries scheduled in the future. PostgreSQL: VACUUM ANALYZE "
+            "after each build, VACUUM after each segment, as autovacuum would; MariaDB: ANALYZE "
+            "TABLE after each build."
         )
     )
     out.append(
         para(
-            "Throughput: no-op jobs (one claim statement each, which also deletes the job "
-            "before) taken from the front of the backlog by 1 or 4 spawned processes, each "
-            "running Worker(run=noop) with default settings. "
+            "Throughput: no-op jobs (one claim each, which also deletes the job before in its "
+            "commit: one statement; on MariaDB a transaction of three) taken from the front of "
+            "the backlog by 1 or 4 spawned processes, each running Worker(run=noop) with "
+            "default settings. "
             f"Each figure is {p['jobs']:,} jobs in {p['segments']} segments of "
             f"{p['jobs'] // p['segments']:,} (a segment stops early after {p['segment_cap']:g}s: "
             "'cap'), the backlog sizes taking turns segment by segment so that the machine's "
@@ -992,7 +1067,8 @@ def report(
             "jobs are used up. Paired median: the median over segment pairs (run back to back) "
             "of the large backlog's rate over the 1k one's; the targets use it. Statements are "
             "those sent through Django (SQLite's BEGIN IMMEDIATE included; not PostgreSQL's "
-            "BEGIN/COMMIT), connections those Django opened."
+            "BEGIN/COMMIT, nor MariaDB's COMMIT and autocommit switches), connections those "
+            "Django opened."
         )
     )
     out.append("")
@@ -1151,7 +1227,11 @@ def report(
         if not explain:
             continue
         for label, entry in explain["plans"].items():
-            kind = "EXPLAIN (ANALYZE, BUFFERS)" if db == "postgres" else "EXPLAIN QUERY PLAN"
+            kind = {
+                "postgres": "EXPLAIN (ANALYZE, BUFFERS)",
+                "mariadb": "ANALYZE",
+                "sqlite": "EXPLAIN QUERY PLAN",
+            }[db]
             out.append("")
             out.append(
                 f"{names[db]}, {_size(explain['size'])} backlog, claim from {label}: {kind} of"
@@ -1181,7 +1261,9 @@ def _terminate(signum: int, frame: Any) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1k/100k backlogs, fewer samples")
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--db", choices=["sqlite", "postgres", "mariadb", "all"], default="all", help="default: all"
+    )
     parser.add_argument(
         "--conn-max-age",
         type=_conn_max_age,
@@ -1191,9 +1273,10 @@ def main() -> int:
     parser.add_argument(
         "--relaxed-commit",
         action="store_true",
-        help="what-if: PostgreSQL synchronous_commit=off, SQLite synchronous=NORMAL",
+        help="what-if: PostgreSQL synchronous_commit=off, SQLite synchronous=NORMAL "
+        "(MariaDB: none, innodb_flush_log_at_trx_commit is server-wide)",
     )
-    parser.add_argument("--driver", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
+    parser.add_argument("--driver", choices=list(NAMES), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
@@ -1205,15 +1288,15 @@ def main() -> int:
         os.environ["ATTACHMENTS_BENCH_CONN_MAX_AGE"] = args.conn_max_age
     if args.relaxed_commit:
         os.environ["ATTACHMENTS_BENCH_RELAXED_COMMIT"] = "1"
-    dbs = ["postgres", "sqlite"] if args.db == "both" else [args.db]
+    dbs = ["postgres", "mariadb", "sqlite"] if args.db == "all" else [args.db]
     load_before, code_before = os.getloadavg(), code_version()
     results: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     try:
         for db in dbs:
             print(f"Benchmarking {db}...", file=sys.stderr, flush=True)
-            if db == "postgres" and (problem := postgres_available()):
-                results[db] = {"db": db, "skipped": f"PostgreSQL unavailable ({problem})"}
+            if db != "sqlite" and (problem := server_available(db)):
+                results[db] = {"db": db, "skipped": f"{NAMES[db]} unavailable ({problem})"}
                 continue
             results[db] = run_driver(db, args, plan(args.quick)["driver_timeout"])
     except KeyboardInterrupt:

@@ -3,10 +3,13 @@
 The database comes from the environment so that every process (driver and
 workers, started with ``spawn``) points at the same one:
 
-* ``ATTACHMENTS_BENCH_DB``: ``sqlite`` (default) or ``postgres``.
+* ``ATTACHMENTS_BENCH_DB``: ``sqlite`` (default), ``postgres`` or ``mariadb``.
 * ``ATTACHMENTS_BENCH_SQLITE``: path of the SQLite file.
 * ``ATTACHMENTS_BENCH_PG_NAME``: name of the PostgreSQL database; the server is
   ``PGHOST``/``PGPORT``/``PGUSER`` (default ``127.0.0.1:5432``, ``postgres``).
+* ``ATTACHMENTS_BENCH_MARIADB_NAME``: name of the MariaDB database; the server is
+  ``MYSQL_HOST``/``MYSQL_PORT``/``MYSQL_USER``/``MYSQL_PASSWORD`` (default
+  ``127.0.0.1:3306``, root, no password).
 * ``ATTACHMENTS_BENCH_ALIASES``: JSON ``{"alias": name or path}`` of further
   databases like the default one (the benchmark keeps one backlog in each).
 * ``ATTACHMENTS_BENCH_CONN_MAX_AGE``: ``CONN_MAX_AGE`` in seconds, ``none`` for
@@ -44,13 +47,14 @@ if _max_age:
 _relaxed = os.environ.get("ATTACHMENTS_BENCH_RELAXED_COMMIT") == "1"
 
 _vendor = os.environ.get("ATTACHMENTS_BENCH_DB", "sqlite")
-_database_name = (
-    os.environ.get("ATTACHMENTS_BENCH_PG_NAME", "attachments_bench")
-    if _vendor == "postgres"
-    else os.environ.get(
+if _vendor == "postgres":
+    _database_name = os.environ.get("ATTACHMENTS_BENCH_PG_NAME", "attachments_bench")
+elif _vendor == "mariadb":
+    _database_name = os.environ.get("ATTACHMENTS_BENCH_MARIADB_NAME", "attachments_bench")
+else:
+    _database_name = os.environ.get(
         "ATTACHMENTS_BENCH_SQLITE", os.path.join(tempfile.gettempdir(), "attachments-bench.sqlite3")
     )
-)
 DATABASES = {"default": {**database(_vendor, _database_name, relaxed=_relaxed), **_common}}
 
 for _alias, _name in json.loads(os.environ.get("ATTACHMENTS_BENCH_ALIASES", "{}")).items():
