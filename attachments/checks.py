@@ -226,7 +226,7 @@ def check_queue_database(
 
 def queue_database_errors(connection: Any) -> list[checks.CheckMessage]:
     """What keeps the database queue from claiming on ``connection``'s server."""
-    from .claims import VENDORS, mysql
+    from .claims import VENDORS, claimer_class
 
     if connection.vendor not in VENDORS:
         return [
@@ -238,19 +238,13 @@ def queue_database_errors(connection: Any) -> list[checks.CheckMessage]:
                 id="attachments.E151",
             )
         ]
-    if connection.vendor == "mysql" and not mysql.supported(connection):
-        server, oldest = (
-            ("MariaDB", mysql.OLDEST_MARIADB)
-            if connection.mysql_is_mariadb
-            else ("MySQL", mysql.OLDEST_MYSQL)
-        )
-        version = ".".join(map(str, connection.mysql_version))
+    problem = claimer_class(connection.vendor).unsupported(connection)
+    if problem:
         return [
             checks.Error(
-                f"The database queue needs {server} {'.'.join(map(str, oldest))} or later "
-                f"(SELECT ... FOR UPDATE SKIP LOCKED); database {connection.alias!r} runs "
-                f"{server} {version}.",
-                hint="Upgrade the server, or use BACKEND='tasks'.",
+                f"The database queue cannot claim jobs on database {connection.alias!r}: "
+                f"{problem}.",
+                hint="Upgrade the database server, or use BACKEND='tasks'.",
                 id="attachments.E150",
             )
         ]

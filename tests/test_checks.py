@@ -133,6 +133,10 @@ def test_the_queue_database_passes(settings):
             {"vendor": "mysql", "mysql_is_mariadb": False, "mysql_version": (5, 7, 44)},
             "attachments.E150",
         ),
+        (
+            {"vendor": "sqlite", "Database": SimpleNamespace(sqlite_version_info=(3, 34, 1))},
+            "attachments.E150",
+        ),
     ],
 )
 def test_a_database_the_queue_cannot_claim_on_is_refused(server, error_id):
@@ -147,7 +151,9 @@ def test_a_database_the_queue_cannot_claim_on_is_refused(server, error_id):
     [
         {"vendor": "mysql", "mysql_is_mariadb": True, "mysql_version": (10, 6, 0)},
         {"vendor": "mysql", "mysql_is_mariadb": False, "mysql_version": (8, 0, 1)},
+        {"vendor": "sqlite", "Database": SimpleNamespace(sqlite_version_info=(3, 35, 0))},
+        {"vendor": "postgresql"},
     ],
 )
-def test_the_oldest_servers_with_skip_locked_pass(server):
+def test_the_oldest_servers_the_claim_runs_on_pass(server):
     assert queue_database_errors(SimpleNamespace(alias="default", **server)) == []

@@ -15,7 +15,7 @@ from django.db import connections
 
 from .base import Claimer
 
-__all__ = ["VENDORS", "Claimer", "for_database"]
+__all__ = ["VENDORS", "Claimer", "claimer_class", "for_database"]
 
 # Django's ``connection.vendor`` -> the module that claims on it.
 VENDORS = {"postgresql": "postgresql", "sqlite": "sqlite", "mysql": "mysql"}
@@ -24,11 +24,14 @@ VENDORS = {"postgresql": "postgresql", "sqlite": "sqlite", "mysql": "mysql"}
 @functools.cache
 def for_database(using: str) -> Claimer:
     """Return the claimer of database ``using``; NotImplementedError for another vendor."""
-    vendor = connections[using].vendor
+    return claimer_class(connections[using].vendor)(using)
+
+
+def claimer_class(vendor: str) -> type[Claimer]:
+    """Return the class that claims on ``vendor``; NotImplementedError for another vendor."""
     if vendor not in VENDORS:
         raise NotImplementedError(
-            f"The database queue does not run on {vendor!r} (database {using!r}); "
+            f"The database queue does not run on {vendor!r}; "
             f"it runs on {', '.join(sorted(VENDORS))}."
         )
-    module = importlib.import_module(f"{__name__}.{VENDORS[vendor]}")
-    return module.claimer(using)
+    return importlib.import_module(f"{__name__}.{VENDORS[vendor]}").claimer

@@ -32,6 +32,11 @@ class Claimer:
         self.table = qn(Job._meta.db_table)
         self.columns = ", ".join(qn(field.column) for field in Job._meta.concrete_fields)
 
+    @classmethod
+    def unsupported(cls, connection: Any) -> str | None:
+        """Why the server behind ``connection`` cannot claim, or None."""
+        return None
+
     def claim(
         self,
         worker_id: str,

@@ -25,17 +25,20 @@ from ..models import Job
 from .base import Claimer
 
 # SKIP LOCKED: MySQL 8.0.1, MariaDB 10.6.
-OLDEST_MYSQL = (8, 0, 1)
-OLDEST_MARIADB = (10, 6)
-
-
-def supported(connection: Any) -> bool:
-    """Whether the server behind ``connection`` (a MySQL-vendor connection) can claim."""
-    oldest = OLDEST_MARIADB if connection.mysql_is_mariadb else OLDEST_MYSQL
-    return connection.mysql_version >= oldest
+OLDEST = {False: ("MySQL", (8, 0, 1)), True: ("MariaDB", (10, 6))}
 
 
 class MySQLClaimer(Claimer):
+    @classmethod
+    def unsupported(cls, connection: Any) -> str | None:
+        server, oldest = OLDEST[connection.mysql_is_mariadb]
+        if connection.mysql_version >= oldest:
+            return None
+        return (
+            f"it runs {server} {_dotted(connection.mysql_version)}; claims need {server} "
+            f"{_dotted(oldest)} or later (SELECT ... FOR UPDATE SKIP LOCKED)"
+        )
+
     def claim_job(
         self,
         worker_id: str,
@@ -74,3 +77,7 @@ class MySQLClaimer(Claimer):
 
 
 claimer = MySQLClaimer
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))

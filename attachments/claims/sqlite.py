@@ -17,8 +17,21 @@ from django.db import connections, transaction
 from ..models import Job
 from .base import Claimer
 
+# UPDATE ... RETURNING.
+OLDEST = (3, 35)
+
 
 class SQLiteClaimer(Claimer):
+    @classmethod
+    def unsupported(cls, connection: Any) -> str | None:
+        version = connection.Database.sqlite_version_info
+        if version >= OLDEST:
+            return None
+        return (
+            f"it runs SQLite {'.'.join(map(str, version))}; claims need SQLite 3.35 or later "
+            "(UPDATE ... RETURNING)"
+        )
+
     def claim_job(
         self,
         worker_id: str,
