@@ -58,29 +58,30 @@ if _CHILD_DB:
     # test whose worker does not exit shows where it is stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
-if os.environ.get("ATTACHMENTS_TEST_DB") == "postgres":
+_SERVERS = {
+    "postgres": {
+        "ENGINE": "django.db.backends.postgresql",
+        "USER": os.environ.get("PGUSER", "postgres"),
+        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PGPORT", "5432"),
+    },
+    # MySQL 8 or MariaDB 10.6+, through mysqlclient.
+    "mysql": {
+        "ENGINE": "django.db.backends.mysql",
+        "USER": os.environ.get("MYSQL_USER", "root"),
+        "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
+        "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("MYSQL_PORT", "3306"),
+    },
+}
+_SERVER = _SERVERS.get(os.environ.get("ATTACHMENTS_TEST_DB", ""))
+if _SERVER:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.postgresql",
+            **_SERVER,
             "NAME": _CHILD_DB or "attachments",
             # One test database per run, so runs side by side never drop each other's.
             "TEST": {"NAME": f"test_attachments_{os.getpid()}"},
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-        }
-    }
-elif os.environ.get("ATTACHMENTS_TEST_DB") == "mysql":
-    # MySQL 8 or MariaDB 10.6+, through mysqlclient.
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": _CHILD_DB or "attachments",
-            "TEST": {"NAME": f"test_attachments_{os.getpid()}"},
-            "USER": os.environ.get("MYSQL_USER", "root"),
-            "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
-            "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
-            "PORT": os.environ.get("MYSQL_PORT", "3306"),
         }
     }
 else:

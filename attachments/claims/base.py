@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,27 @@ from ..models import Job
 # Conditions a worker may add (``--queue``, ``--min-priority``, ``--max-priority``).
 _CONDITIONS = {"queue": "{} = %s", "min_priority": "{} >= %s", "max_priority": "{} <= %s"}
 _COLUMNS = {"queue": "queue", "min_priority": "priority", "max_priority": "priority"}
+
+
+def too_old(
+    server: str, version: tuple[int, ...], oldest: tuple[int, ...], needs: str
+) -> str | None:
+    """Why ``server`` at ``version`` cannot claim, where ``oldest`` has what claims ``needs``."""
+    if version >= oldest:
+        return None
+    running, wanted = (".".join(map(str, v)) for v in (version, oldest))
+    return f"it runs {server} {running}; claims need {server} {wanted} or later ({needs})"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim asks for."""
+
+    worker_id: str
+    now: datetime
+    filters: tuple[str, ...]  # which of _CONDITIONS apply
+    values: list[Any]  # theirs, in the same order
+    finished: list[int]  # done jobs to delete in the claim's commit
 
 
 class Claimer:
@@ -52,23 +74,20 @@ class Claimer:
         values = {"queue": queue_name, "min_priority": min_priority, "max_priority": max_priority}
         filters = tuple(name for name, value in values.items() if value is not None)
         selected = [values[name] for name in filters]
-        return self.claim_job(worker_id, timezone.now(), filters, selected, list(finished))
+        return self.claim_job(Claim(worker_id, timezone.now(), filters, selected, list(finished)))
 
-    def claim_job(
-        self,
-        worker_id: str,
-        now: datetime,
-        filters: tuple[str, ...],
-        values: list[Any],
-        finished: list[int],
-    ) -> Job | None:
-        """Claim as this database does best; ``values`` are those of ``filters``."""
+    def claim_job(self, claim: Claim) -> Job | None:
+        """Claim as this database does best."""
         raise NotImplementedError
 
     def complete(self, worker_id: str, job_ids: Collection[int]) -> None:
         """Delete jobs ``worker_id`` has done and still holds."""
         with connections[self.using].cursor() as cursor:
             cursor.execute(self.delete_sql(len(job_ids)), [*job_ids, worker_id])
+
+    def delete_finished(self, cursor: Any, claim: Claim) -> None:
+        """Delete the claim's finished jobs on ``cursor``, in the claim's transaction."""
+        cursor.execute(self.delete_sql(len(claim.finished)), [*claim.finished, claim.worker_id])
 
     @functools.cache  # noqa: B019 -- one claimer per database, for the process's life
     def delete_sql(self, count: int) -> str:

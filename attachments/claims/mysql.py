@@ -16,13 +16,12 @@ enqueues wait for claims.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from typing import Any
 
 from django.db import connections, transaction
 
 from ..models import Job
-from .base import Claimer
+from .base import Claim, Claimer, too_old
 
 # SKIP LOCKED: MySQL 8.0.1, MariaDB 10.6.
 OLDEST = {False: ("MySQL", (8, 0, 1)), True: ("MariaDB", (10, 6))}
@@ -32,35 +31,25 @@ class MySQLClaimer(Claimer):
     @classmethod
     def unsupported(cls, connection: Any) -> str | None:
         server, oldest = OLDEST[connection.mysql_is_mariadb]
-        if connection.mysql_version >= oldest:
-            return None
-        return (
-            f"it runs {server} {_dotted(connection.mysql_version)}; claims need {server} "
-            f"{_dotted(oldest)} or later (SELECT ... FOR UPDATE SKIP LOCKED)"
+        return too_old(
+            server, connection.mysql_version, oldest, "SELECT ... FOR UPDATE SKIP LOCKED"
         )
 
-    def claim_job(
-        self,
-        worker_id: str,
-        now: datetime,
-        filters: tuple[str, ...],
-        values: list[Any],
-        finished: list[int],
-    ) -> Job | None:
-        stamp = self.adapt(now)
+    def claim_job(self, claim: Claim) -> Job | None:
+        stamp = self.adapt(claim.now)
         with (
             transaction.atomic(using=self.using, savepoint=False),
             connections[self.using].cursor() as cursor,
         ):
-            if finished:
-                cursor.execute(self.delete_sql(len(finished)), [*finished, worker_id])
-            cursor.execute(self.select_sql(filters), [stamp, *values])
+            if claim.finished:
+                self.delete_finished(cursor, claim)
+            cursor.execute(self.select_sql(claim.filters), [stamp, *claim.values])
             row = cursor.fetchone()
             if row is None:
                 return None
             job = self.load(row)
-            cursor.execute(self.lock_sql, [worker_id, stamp, job.pk])
-        job.locked_by, job.locked_at = worker_id, now
+            cursor.execute(self.lock_sql, [claim.worker_id, stamp, job.pk])
+        job.locked_by, job.locked_at = claim.worker_id, claim.now
         return job
 
     @functools.cache  # noqa: B019 -- one claimer per database, for the process's life
@@ -77,7 +66,3 @@ class MySQLClaimer(Claimer):
 
 
 claimer = MySQLClaimer
-
-
-def _dotted(version: tuple[int, ...]) -> str:
-    return ".".join(map(str, version))

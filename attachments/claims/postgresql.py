@@ -9,14 +9,12 @@ first; it runs once whatever the UPDATE finds.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
-from typing import Any
 
 from django.db import connections
 
 from ..models import Job
 from . import prepared
-from .base import Claimer
+from .base import Claim, Claimer
 
 # The claim's commit need not wait for the disk (a WAL flush, a fifth of a
 # claim's time): if a server crash loses it, a claim or a deletion of a done
@@ -28,22 +26,16 @@ _ASYNCHRONOUS = " AND (SELECT set_config('synchronous_commit', 'off', true)) IS 
 
 
 class PostgreSQLClaimer(Claimer):
-    def claim_job(
-        self,
-        worker_id: str,
-        now: datetime,
-        filters: tuple[str, ...],
-        values: list[Any],
-        finished: list[int],
-    ) -> Job | None:
+    def claim_job(self, claim: Claim) -> Job | None:
         connection = connections[self.using]
         # Relaxed only in autocommit: inside a caller's transaction it would relax their commit.
         relaxed = not connection.in_atomic_block
-        stamp = self.adapt(now)
-        deleting = [*finished, worker_id] if finished else []
+        stamp = self.adapt(claim.now)
+        deleting = [*claim.finished, claim.worker_id] if claim.finished else []
+        params = [*deleting, claim.worker_id, stamp, stamp, *claim.values]
         with connection.cursor() as cursor:
-            sql = self.claim_sql(filters, relaxed, len(finished))
-            prepared.execute(cursor, sql, [*deleting, worker_id, stamp, stamp, *values])
+            sql = self.claim_sql(claim.filters, relaxed, len(claim.finished))
+            prepared.execute(cursor, sql, params)
             row = cursor.fetchone()
         return None if row is None else self.load(row)
 

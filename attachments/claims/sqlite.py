@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from datetime import datetime
 from typing import Any
 
 from django.db import connections, transaction
 
 from ..models import Job
-from .base import Claimer
+from .base import Claim, Claimer, too_old
 
 # UPDATE ... RETURNING.
 OLDEST = (3, 35)
@@ -25,31 +24,20 @@ class SQLiteClaimer(Claimer):
     @classmethod
     def unsupported(cls, connection: Any) -> str | None:
         version = connection.Database.sqlite_version_info
-        if version >= OLDEST:
-            return None
-        return (
-            f"it runs SQLite {'.'.join(map(str, version))}; claims need SQLite 3.35 or later "
-            "(UPDATE ... RETURNING)"
-        )
+        return too_old("SQLite", version, OLDEST, "UPDATE ... RETURNING")
 
-    def claim_job(
-        self,
-        worker_id: str,
-        now: datetime,
-        filters: tuple[str, ...],
-        values: list[Any],
-        finished: list[int],
-    ) -> Job | None:
-        stamp = self.adapt(now)
+    def claim_job(self, claim: Claim) -> Job | None:
+        stamp = self.adapt(claim.now)
         together = (
             transaction.atomic(using=self.using, savepoint=False)
-            if finished
+            if claim.finished
             else contextlib.nullcontext()
         )
         with together, connections[self.using].cursor() as cursor:
-            if finished:
-                cursor.execute(self.delete_sql(len(finished)), [*finished, worker_id])
-            cursor.execute(self.claim_sql(filters), [worker_id, stamp, stamp, *values])
+            if claim.finished:
+                self.delete_finished(cursor, claim)
+            params = [claim.worker_id, stamp, stamp, *claim.values]
+            cursor.execute(self.claim_sql(claim.filters), params)
             row = cursor.fetchone()
         return None if row is None else self.load(row)
 
