@@ -233,7 +233,7 @@ def queue_database_errors(connection: Any) -> list[checks.CheckMessage]:
             checks.Error(
                 f"The database queue cannot run on database {connection.alias!r} "
                 f"({connection.vendor}).",
-                hint=f"Keep the Job table on {', '.join(sorted(VENDORS))} (a database router "
+                hint=f"Keep the Job table on {', '.join(VENDORS)} (a database router "
                 "can), or use BACKEND='tasks'.",
                 id="attachments.E151",
             )

@@ -17,8 +17,8 @@ from .base import Claimer
 
 __all__ = ["VENDORS", "Claimer", "claimer_class", "for_database"]
 
-# Django's ``connection.vendor`` -> the module that claims on it.
-VENDORS = {"postgresql": "postgresql", "sqlite": "sqlite", "mysql": "mysql"}
+# Django's ``connection.vendor`` values, each the name of the module that claims on it.
+VENDORS = ("mysql", "postgresql", "sqlite")
 
 
 @functools.cache
@@ -31,7 +31,6 @@ def claimer_class(vendor: str) -> type[Claimer]:
     """Return the class that claims on ``vendor``; NotImplementedError for another vendor."""
     if vendor not in VENDORS:
         raise NotImplementedError(
-            f"The database queue does not run on {vendor!r}; "
-            f"it runs on {', '.join(sorted(VENDORS))}."
+            f"The database queue does not run on {vendor!r}; it runs on {', '.join(VENDORS)}."
         )
-    return importlib.import_module(f"{__name__}.{VENDORS[vendor]}").claimer
+    return importlib.import_module(f"{__name__}.{vendor}").claimer
