@@ -510,8 +510,9 @@ class Driver:
                 "SELECT VERSION(), @@innodb_flush_log_at_trx_commit, @@tx_isolation"
             )
             self.results["version"] = f"MariaDB {version}"
+            waits = "each commit waits for the disk" if flush == 1 else "commits do not wait"
             config = (
-                f"innodb_flush_log_at_trx_commit={flush} (each commit waits for the disk), "
+                f"innodb_flush_log_at_trx_commit={flush} ({waits}), "
                 f"{isolation} (Django's default), polling"
             )
         else:
