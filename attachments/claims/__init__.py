@@ -33,4 +33,5 @@ def claimer_class(vendor: str) -> type[Claimer]:
         raise NotImplementedError(
             f"The database queue does not run on {vendor!r}; it runs on {', '.join(VENDORS)}."
         )
-    return importlib.import_module(f"{__name__}.{vendor}").claimer
+    claimer: type[Claimer] = importlib.import_module(f"{__name__}.{vendor}").claimer
+    return claimer

@@ -52,7 +52,9 @@ class Claimer:
         qn = connections[using].ops.quote_name
         self.qn = qn
         self.table = qn(Job._meta.db_table)
-        self.columns = ", ".join(qn(field.column) for field in Job._meta.concrete_fields)
+        self.columns = ", ".join(
+            qn(field.column) for field in Job._meta.concrete_fields if field.column
+        )
 
     @classmethod
     def unsupported(cls, connection: Any) -> str | None:
