@@ -224,6 +224,36 @@ def check_queue_database(
     return queue_database_errors(connections[using])
 
 
+@checks.register()
+def check_queue_isolation(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Does the queue's MySQL connection keep the isolation level claims expect? (Settings only.)"""
+    from .models import Job
+
+    if conf.BACKEND != "database":
+        return []
+    return queue_isolation_warnings(connections[router.db_for_write(Job)])
+
+
+def queue_isolation_warnings(connection: Any) -> list[checks.CheckMessage]:
+    """Warn when a MySQL ``connection`` is set to lock more than a claim needs."""
+    if connection.vendor != "mysql":
+        return []
+    # Django's default; None or "" keeps the server's, REPEATABLE READ out of the box.
+    level = connection.settings_dict.get("OPTIONS", {}).get("isolation_level", "read committed")
+    if str(level or "").lower() in ("read committed", "read uncommitted"):
+        return []
+    return [
+        checks.Warning(
+            f"Database {connection.alias!r} runs at isolation level "
+            f"{level or 'of the server (REPEATABLE READ by default)'!s}: there a claim also locks "
+            "the gaps it reads, so uploads wait for claims and can fail with a deadlock.",
+            hint="Keep Django's default, OPTIONS['isolation_level'] = 'read committed', for "
+            "the database of the job table.",
+            id="attachments.W050",
+        )
+    ]
+
+
 def queue_database_errors(connection: Any) -> list[checks.CheckMessage]:
     """What keeps the database queue from claiming on ``connection``'s server."""
     from .claims import VENDORS, claimer_class

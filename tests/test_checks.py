@@ -7,9 +7,11 @@ import pytest
 
 from attachments.checks import (
     check_queue_database,
+    check_queue_isolation,
     check_settings,
     check_status_url,
     queue_database_errors,
+    queue_isolation_warnings,
 )
 
 
@@ -157,3 +159,24 @@ def test_a_database_the_queue_cannot_claim_on_is_refused(server, error_id):
 )
 def test_the_oldest_servers_the_claim_runs_on_pass(server):
     assert queue_database_errors(SimpleNamespace(alias="default", **server)) == []
+
+
+def test_the_test_database_keeps_the_isolation_claims_expect():
+    assert check_queue_isolation() == []
+
+
+@pytest.mark.parametrize("level", ["repeatable read", "serializable", None])
+def test_a_mysql_isolation_level_that_locks_gaps_warns(level):
+    connection = SimpleNamespace(
+        alias="default", vendor="mysql", settings_dict={"OPTIONS": {"isolation_level": level}}
+    )
+    (warning,) = queue_isolation_warnings(connection)
+    assert warning.id == "attachments.W050"
+
+
+@pytest.mark.parametrize("options", [{}, {"isolation_level": "READ COMMITTED"}])
+def test_mysql_at_read_committed_passes(options):
+    connection = SimpleNamespace(
+        alias="default", vendor="mysql", settings_dict={"OPTIONS": options}
+    )
+    assert queue_isolation_warnings(connection) == []
