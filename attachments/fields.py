@@ -3,13 +3,16 @@
 The column holds the original's name. A companion column, ``<name>_state``,
 says where that original is: ``processing`` or ``failed`` (still in the staging
 storage, styles not made yet) or ``ready`` (original and styles published in
-the field's storage). Reading the state therefore costs no query.
+the field's storage). A second one, ``<name>_styles``, says what is made for
+that original: its size, and per style the fingerprint of the declaration it
+was made from (see ``plan``). Reading either costs no query.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +28,7 @@ from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
 
-from . import storage, versions
+from . import imaging, plan, renditions, storage, versions
 from .conf import conf
 from .exceptions import InvalidImage, StagingFailed
 from .models import Job
@@ -38,7 +41,11 @@ READY = "ready"
 FAILED = "failed"
 STATES = (PROCESSING, READY, FAILED)
 
+logger = logging.getLogger("attachments")
+
 _STATE_SUFFIX = "_state"
+_STYLES_SUFFIX = "_styles"
+FALLBACKS = ("nearest", "original")
 _PENDING = "_attachments_pending"
 
 
@@ -61,9 +68,9 @@ class StyleFiles(Mapping[str, StyleFile]):
         self._file = file
 
     def __getitem__(self, key: str) -> StyleFile:
-        style = self._file.field.styles[key]
-        name = storage.style_name(self._file.name, style) if self._file.name else ""
-        return StyleFile(name=name, storage=self._file.storage, url=self._file.style_url(key))
+        self._file.field.styles[key]  # KeyError for a style the field does not declare
+        file = self._file
+        return StyleFile(name=file.style_file(key), storage=file.storage, url=file.style_url(key))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._file.field.styles)
@@ -77,6 +84,8 @@ class _Upload:
     """A staged upload on its way into the record, from the file's save to post_save."""
 
     source: str
+    # The record's other columns that describe the new version (its styles state, dimensions).
+    columns: dict[str, Any]
     # Set by the record's save once the upload has replaced the record's version.
     replaced: versions.Replaced | None = None
     # The record's row was gone: the save inserts it again, as Django does.
@@ -117,12 +126,54 @@ class AttachmentFieldFile(FieldFile):
     def styles(self) -> StyleFiles:
         return StyleFiles(self)
 
+    @property
+    def made(self) -> Any:
+        """The record's ``<name>_styles`` value: what is made for this original (see ``plan``)."""
+        return getattr(self.instance, self.field.styles_attname) if self.name else {}
+
+    @property
+    def width(self) -> int | None:
+        """The original's width as displayed, from its header; None when unknown."""
+        size = plan.original_size(self.made)
+        return size[0] if size else None
+
+    @property
+    def height(self) -> int | None:
+        """The original's height as displayed, from its header; None when unknown."""
+        size = plan.original_size(self.made)
+        return size[1] if size else None
+
+    def style_size(self, style: str) -> tuple[int, int] | None:
+        """Return the size ``style`` has for this original, made or not; None when unknown."""
+        return plan.planned_size(self.field.styles[style], self.made)
+
+    def style_file(self, style: str) -> str:
+        """Return the name of ``style``'s file in the field's storage, "" when it has none."""
+        self.field.styles[style]  # KeyError for a style the field does not declare
+        entry = plan.made(self.made).get(style)
+        if not self.name or entry is None or not entry.ok:
+            return ""
+        return storage.style_name(self.name, style, entry.fingerprint, entry.format)
+
     def style_url(self, style: str) -> str:
-        """Return the URL of ``style``, or the placeholder while it is not made yet."""
+        """Return the URL of ``style``, or of what stands in for it until it is made.
+
+        While the original is not published, that is the placeholder; then the
+        field's ``fallback``: the nearest made style that covers it, else the
+        original (``"nearest"``), or the original (``"original"``). A style
+        made from an older declaration is served until it is made again.
+        """
         self._require_file()
+        name = self.style_file(style)
+        if name:
+            return self.storage.url(name)
         if not self.ready:
             return self.field.placeholder_url
-        return self.storage.url(storage.style_name(self.name, self.field.styles[style]))
+        if self.field.fallback == "nearest":
+            nearest = plan.stand_in(self.field.styles[style], self.field.styles, self.made)
+            if nearest:
+                return self.storage.url(self.style_file(nearest))
+        return super().url
 
     def open(self, mode: str = "rb") -> AttachmentFieldFile:
         """Open the original, from the staging storage until it is published."""
@@ -137,7 +188,7 @@ class AttachmentFieldFile(FieldFile):
 
         The job is enqueued when the record is saved, in the same transaction.
         """
-        info = getattr(content, "image_info", None) or validate_upload(content)
+        info: imaging.ImageInfo = getattr(content, "image_info", None) or validate_upload(content)
         filename = storage.upload_filename(name, info.format)
         new_name = storage.unique_name(self.field.generate_filename(self.instance, filename))
         if hasattr(content, "seek"):
@@ -153,9 +204,16 @@ class AttachmentFieldFile(FieldFile):
                 f"The upload could not be stored: {exc.strerror or exc}. Please try again later."
             ) from exc
         self._committed = True
+        columns = self.field.version_columns((info.width, info.height))
+        if self.field.only_process and self.field.process_in_background:
+            columns[self.field.styles_attname].update(_render_now(self.field, self.name, content))
         setattr(self.instance, self.field.attname, self.name)
         setattr(self.instance, self.field.state_attname, PROCESSING)
-        self.instance.__dict__.setdefault(_PENDING, {})[self.field.name] = _Upload(self.name)
+        for attname, value in columns.items():
+            setattr(self.instance, attname, value)
+        self.instance.__dict__.setdefault(_PENDING, {})[self.field.name] = _Upload(
+            self.name, columns
+        )
         if save:
             self.instance.save()
 
@@ -181,22 +239,17 @@ class AttachmentFieldFile(FieldFile):
     delete.alters_data = True
 
 
-class AttachmentStateField(models.CharField):
-    """The companion column of an ``AttachmentField``; added by it, never declared by hand."""
+class _Companion:
+    """A column the attachment field adds beside its own; never declared by hand."""
 
-    _defaults: dict[str, Any] = {
-        "max_length": 10,
-        "blank": True,
-        "default": "",
-        "editable": False,
-        "choices": [(state, state) for state in STATES],
-    }
+    suffix: str
+    _defaults: dict[str, Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{**self._defaults, **kwargs})
 
     def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
-        name, path, args, kwargs = super().deconstruct()
+        name, path, args, kwargs = super().deconstruct()  # type: ignore[misc]
         for key, value in self._defaults.items():
             if kwargs.get(key) == value:
                 del kwargs[key]
@@ -205,16 +258,36 @@ class AttachmentStateField(models.CharField):
     def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
         # In migrations the attachment field may have added its companion already.
         if not any(field.name == name for field in cls._meta.local_fields):
-            super().contribute_to_class(cls, name, **kwargs)
+            super().contribute_to_class(cls, name, **kwargs)  # type: ignore[misc]
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        # Staging the upload decides the state; fields are saved in declaration
+        # Staging the upload decides the value; fields are saved in declaration
         # order, so make sure it has happened whichever column comes first. An
-        # UPDATE keeps the state the database holds, as it keeps the name.
-        attachment = model_instance._meta.get_field(self.name.removesuffix(_STATE_SUFFIX))
+        # UPDATE keeps what the database holds, as it keeps the name.
+        attachment = model_instance._meta.get_field(self.name.removesuffix(self.suffix))
         if isinstance(attachment.pre_save(model_instance, add), F):
             return F(self.attname)
-        return super().pre_save(model_instance, add)
+        return super().pre_save(model_instance, add)  # type: ignore[misc]
+
+
+class AttachmentStateField(_Companion, models.CharField):
+    """``<name>_state``: where the record's original is (see the module docstring)."""
+
+    suffix = _STATE_SUFFIX
+    _defaults: dict[str, Any] = {
+        "max_length": 10,
+        "blank": True,
+        "default": "",
+        "editable": False,
+        "choices": [(state, state) for state in STATES],
+    }
+
+
+class AttachmentStylesField(_Companion, models.JSONField):
+    """``<name>_styles``: the original's size and what is made of each style (see ``plan``)."""
+
+    suffix = _STYLES_SUFFIX
+    _defaults: dict[str, Any] = {"blank": True, "default": dict, "editable": False}
 
 
 class AttachmentFormField(forms.FileField):
@@ -247,6 +320,10 @@ class AttachmentField(models.FileField):
         queue: str | None = None,
         priority: int = 0,
         max_attempts: int | None = None,
+        only_process: Sequence[str] = (),
+        fallback: str = "nearest",
+        width_field: str | None = None,
+        height_field: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.style_declaration = dict(styles or {})
@@ -257,6 +334,9 @@ class AttachmentField(models.FileField):
             # Reported by check() so that a typo is a clear error at startup.
             self.styles, self.style_error = {}, str(exc)
         self.process_in_background = process_in_background
+        self.only_process = tuple(only_process)
+        self.fallback = fallback
+        self.width_field, self.height_field = width_field, height_field
         self.processing_url = processing_url
         self.queue = queue
         self.priority = priority
@@ -267,6 +347,27 @@ class AttachmentField(models.FileField):
     @property
     def state_attname(self) -> str:
         return self.name + _STATE_SUFFIX
+
+    @property
+    def styles_attname(self) -> str:
+        return self.name + _STYLES_SUFFIX
+
+    def version_columns(self, size: tuple[int, int] | None) -> dict[str, Any]:
+        """The record's columns besides name and state for a new version of ``size``.
+
+        Nothing is made of it yet. ``size=None`` is the emptied field.
+        """
+        columns: dict[str, Any] = {self.styles_attname: {plan.ORIGINAL: list(size)} if size else {}}
+        if self.width_field:
+            columns[self.width_field] = size[0] if size else None
+        if self.height_field:
+            columns[self.height_field] = size[1] if size else None
+        return columns
+
+    def due(self, state: Any, *, missing_only: bool = False, only: Sequence[str] = ()) -> list[str]:
+        """Return the styles (``only`` those) not made from their current declaration."""
+        styles = [self.styles[name] for name in only] if only else self.styles.values()
+        return plan.due(styles, state, renditions.qualities(), missing_only=missing_only)
 
     @property
     def field_id(self) -> str:
@@ -286,6 +387,7 @@ class AttachmentField(models.FileField):
         errors = super().check(**kwargs)
         if self.style_error:
             errors.append(checks.Error(self.style_error, obj=self, id="attachments.E001"))
+        errors += self._check_making()
         if not isinstance(self.process_in_background, bool):
             errors.append(
                 checks.Error(
@@ -313,13 +415,54 @@ class AttachmentField(models.FileField):
             )
         return errors
 
+    def _check_making(self) -> list[checks.CheckMessage]:
+        """Checks of what makes styles when: only_process, fallback, dimension fields."""
+        errors: list[checks.CheckMessage] = []
+        unknown = [name for name in self.only_process if name not in self.styles]
+        if unknown and not self.style_error:
+            errors.append(
+                checks.Error(
+                    f"only_process names styles the field does not declare: {unknown}.",
+                    hint=f"Declared styles: {sorted(self.styles)}.",
+                    obj=self,
+                    id="attachments.E170",
+                )
+            )
+        if self.fallback not in FALLBACKS:
+            errors.append(
+                checks.Error(
+                    f"fallback must be one of {list(FALLBACKS)}, not {self.fallback!r}.",
+                    obj=self,
+                    id="attachments.E171",
+                )
+            )
+        for option in ("width_field", "height_field"):
+            name = getattr(self, option)
+            fields = {field.name for field in self.model._meta.get_fields()}
+            if name and name not in fields:
+                errors.append(
+                    checks.Error(
+                        f"{option} names {name!r}, which is not a field of "
+                        f"{self.model._meta.label}.",
+                        hint="Declare it, e.g. models.PositiveIntegerField(null=True, "
+                        "editable=False).",
+                        obj=self,
+                        id="attachments.E172",
+                    )
+                )
+        return errors
+
     def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+        # Styles, only_process and fallback change no column: leaving them out
+        # keeps editing them from writing a migration. What a change of style
+        # needs is made by reprocess_attachments, told by check --database.
         name, _path, args, kwargs = super().deconstruct()
         if kwargs.get("max_length") == 255:
             del kwargs["max_length"]
         options = {
-            "styles": (self.style_declaration, {}),
             "process_in_background": (self.process_in_background, True),
+            "width_field": (self.width_field, None),
+            "height_field": (self.height_field, None),
             "processing_url": (self.processing_url, None),
             "queue": (self.queue, None),
             "priority": (self.priority, 0),
@@ -330,8 +473,12 @@ class AttachmentField(models.FileField):
 
     def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
         super().contribute_to_class(cls, name, **kwargs)
-        if not any(field.name == self.state_attname for field in cls._meta.local_fields):
-            AttachmentStateField().contribute_to_class(cls, self.state_attname)
+        for companion, attname in (
+            (AttachmentStateField, self.state_attname),
+            (AttachmentStylesField, self.styles_attname),
+        ):
+            if not any(field.name == attname for field in cls._meta.local_fields):
+                companion().contribute_to_class(cls, attname)
         if not cls._meta.abstract:
             uid = f"attachments:{cls._meta.label_lower}.{name}"
             post_save.connect(self._after_save, sender=cls, weak=False, dispatch_uid=uid)
@@ -376,7 +523,9 @@ class AttachmentField(models.FileField):
         using = model_instance._state.db or router.db_for_write(type(model_instance))
         if isinstance(entry, _Upload):
             if entry.replaced is None and not entry.reinserted:
-                entry.replaced = versions.replace(self, model_instance.pk, entry.source, using)
+                entry.replaced = versions.replace(
+                    self, model_instance.pk, entry.source, using, entry.columns
+                )
                 entry.reinserted = entry.replaced is None
             if entry.reinserted:
                 return file
@@ -386,6 +535,8 @@ class AttachmentField(models.FileField):
             # Emptied since it was loaded (a form's "clear" box, delete(), or
             # assigning None): the state still tells.
             setattr(model_instance, self.state_attname, "")
+            for attname, value in self.version_columns(None).items():
+                setattr(model_instance, attname, value)
             if not versions.clear(self, model_instance.pk, using):
                 pending[self.name] = _REINSERT
                 return file
@@ -436,3 +587,20 @@ class AttachmentField(models.FileField):
         name = versions.lock(self, instance.pk, using)
         if name is not None:
             versions.forget(self, instance.pk, name, using)
+
+
+def _render_now(field: AttachmentField, name: str, content: File) -> dict[str, Any]:
+    """Make the field's ``only_process`` styles of the upload ``name`` in this request.
+
+    Returns their entries for the record's state. If they cannot be made here
+    (damaged pixels, the storage down), the worker makes them with the rest.
+    """
+    styles = [field.styles[style] for style in field.only_process]
+    try:
+        content.seek(0)
+        return renditions.make(field, name, content, styles).entries
+    except (InvalidImage, OSError) as exc:
+        logger.warning("Styles %s of %s left to the worker: %s", field.only_process, name, exc)
+        return {}
+    finally:
+        content.seek(0)

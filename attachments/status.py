@@ -66,14 +66,11 @@ def read(value: str) -> dict[str, Any]:
         field = resolve(field_id)
     except (signing.BadSignature, ValueError, TypeError, AttachmentsError) as exc:
         raise BadToken(str(exc)) from exc
-    row = (
-        field.model._base_manager.filter(pk=pk)
-        .values_list(field.attname, field.state_attname)
-        .first()
-    )
+    columns = (field.attname, field.state_attname, field.styles_attname)
+    row = field.model._base_manager.filter(pk=pk).values_list(*columns).first()
     if row is None or not row[0]:
         raise BadToken("The attachment no longer exists.")
-    # An unsaved instance carries the name and state: building URLs needs nothing else.
-    instance = field.model(pk=pk, **{field.attname: row[0], field.state_attname: row[1]})
+    # An unsaved instance carries name, state and styles: building URLs needs nothing else.
+    instance = field.model(pk=pk, **dict(zip(columns, row, strict=True)))
     file = getattr(instance, field.attname)
     return {"state": file.state, "urls": {name: file.style_url(name) for name in field.styles}}
