@@ -28,18 +28,14 @@ from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
 
-from . import imaging, plan, renditions, storage, versions
+from . import imaging, plan, processing, renditions, storage, targets, versions
 from .conf import conf
 from .exceptions import InvalidImage, StagingFailed
 from .models import Job
 from .styles import Style, StyleError, parse_styles
+from .targets import FAILED, PROCESSING, READY, STATES
 from .validation import validate_upload
 from .widgets import AdminAttachmentWidget, AttachmentWidget
-
-PROCESSING = "processing"
-READY = "ready"
-FAILED = "failed"
-STATES = (PROCESSING, READY, FAILED)
 
 logger = logging.getLogger("attachments")
 
@@ -480,6 +476,7 @@ class AttachmentField(models.FileField):
             if not any(field.name == attname for field in cls._meta.local_fields):
                 companion().contribute_to_class(cls, attname)
         if not cls._meta.abstract:
+            targets.register(self)
             uid = f"attachments:{cls._meta.label_lower}.{name}"
             post_save.connect(self._after_save, sender=cls, weak=False, dispatch_uid=uid)
             pre_delete.connect(self._before_delete, sender=cls, weak=False, dispatch_uid=uid)
@@ -568,11 +565,10 @@ class AttachmentField(models.FileField):
         if self.queued:  # a record inserted now: its job follows its commit
             self.enqueue(instance.pk, upload.source, new_record=True, using=using)
             return
-        from .processing import run_after_commit
-
         if not self.process_in_background or conf.BACKEND == "immediate":
-            run_after_commit(self, instance, upload.source, previous, using=using)
+            processing.run_after_commit(self, instance, upload.source, previous, using=using)
             return
+        # Imported only here: it imports django.tasks, which only projects using it need.
         from . import tasks
 
         pk = instance.pk

@@ -16,13 +16,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from django.apps import apps
 from django.db import models, router, transaction
 
 from . import queue, renditions, storage, versions
 from .exceptions import ConfigurationError, InvalidImage
 from .models import Job
 from .signals import attachment_failed, attachment_processed
+from .targets import READY, resolve
 
 if TYPE_CHECKING:
     from .fields import AttachmentField
@@ -40,20 +40,6 @@ class Outcome(enum.Enum):
     def done(self) -> bool:
         """Nothing is left to do: the job's row is to be deleted."""
         return self in (Outcome.READY, Outcome.SUPERSEDED)
-
-
-def resolve(target: str) -> AttachmentField:
-    """Return the field a job's ``target`` (``app_label.model_name.field``) names."""
-    from .fields import AttachmentField
-
-    try:
-        app_label, model_name, field_name = target.split(".")
-        field = apps.get_model(app_label, model_name)._meta.get_field(field_name)
-    except (ValueError, LookupError) as exc:
-        raise ConfigurationError(f"No attachment field {target!r}: {exc}") from exc
-    if not isinstance(field, AttachmentField):
-        raise ConfigurationError(f"{target!r} is not an AttachmentField.")
-    return field
 
 
 def _record(field: AttachmentField, job: Job) -> models.QuerySet:
@@ -77,7 +63,7 @@ def process(job: Job) -> Outcome:
     if row is None:
         staged.delete(job.source)
         return Outcome.SUPERSEDED
-    published = row[0] == "ready"
+    published = row[0] == READY
     due = [field.styles[name] for name in field.due(row[1])]
     if published and not due:
         _clean_up(field, job)
@@ -115,7 +101,7 @@ def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[st
             return None
         rows = field.model._base_manager.using(using).filter(pk=job.object_id)
         state, replaced = made.merge(rows.values_list(field.styles_attname, flat=True).first())
-        rows.update(**{field.state_attname: "ready", field.styles_attname: state})
+        rows.update(**{field.state_attname: READY, field.styles_attname: state})
     return replaced
 
 

@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, reverse
 
 from .conf import conf
 from .exceptions import AttachmentsError
+from .targets import resolve
 
 if TYPE_CHECKING:
     from .fields import AttachmentFieldFile
@@ -59,8 +60,6 @@ def img_attrs(file: Any, style: str) -> dict[str, Any]:
 
 def read(value: str) -> dict[str, Any]:
     """Return ``{"state": ..., "urls": {style: url}}`` for a token, with one query."""
-    from .processing import resolve
-
     try:
         field_id, pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
         field = resolve(field_id)

@@ -29,11 +29,10 @@ from django.db.models import F
 from . import queue, storage
 from .conf import conf
 from .models import Job
+from .targets import PROCESSING
 
 if TYPE_CHECKING:
     from .fields import AttachmentField
-
-PROCESSING = "processing"
 
 
 @dataclass(frozen=True)
