@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib.admin.widgets import AdminFileWidget
 from django.core import checks
 from django.core.exceptions import ValidationError
@@ -469,11 +470,14 @@ class AttachmentField(models.FileField):
 
     def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
         super().contribute_to_class(cls, name, **kwargs)
+        # Models that migrations build have exactly the columns their operations
+        # gave them: a companion added later arrives there by its own AddField.
+        historical = cls._meta.apps is not apps and cls.__module__ == "__fake__"
         for companion, attname in (
             (AttachmentStateField, self.state_attname),
             (AttachmentStylesField, self.styles_attname),
         ):
-            if not any(field.name == attname for field in cls._meta.local_fields):
+            if not historical and not any(f.name == attname for f in cls._meta.local_fields):
                 companion().contribute_to_class(cls, attname)
         if not cls._meta.abstract:
             targets.register(self)

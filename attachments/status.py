@@ -42,7 +42,7 @@ def status_url(file: AttachmentFieldFile) -> str | None:
 def img_attrs(file: Any, style: str) -> dict[str, Any]:
     """Return the ``<img>`` attributes of one style: src, known size, polling hooks."""
     attrs: dict[str, Any] = {"src": file.style_url(style)}
-    size = file.field.styles[style].fixed_size
+    size = file.style_size(style)  # known from the header, made or not
     if size:
         attrs["width"], attrs["height"] = size
     if file.processing:

@@ -35,15 +35,24 @@ def register(field: AttachmentField) -> None:
 
 def resolve(target: str) -> AttachmentField:
     """Return the field ``target`` (``app_label.model_name.field``) names."""
-    try:
-        return _FIELDS[target]
-    except KeyError:
+    field = _FIELDS.get(target)
+    if field is None or not _installed(field):
         raise ConfigurationError(
             f"No attachment field {target!r}; expected app_label.model_name.field, "
-            f"one of: {', '.join(sorted(_FIELDS)) or 'none'}."
-        ) from None
+            f"one of: {', '.join(f.field_id for f in fields()) or 'none'}."
+        )
+    return field
 
 
 def fields() -> list[AttachmentField]:
     """Every attachment field of the installed models, by id."""
-    return [_FIELDS[target] for target in sorted(_FIELDS)]
+    return [_FIELDS[target] for target in sorted(_FIELDS) if _installed(_FIELDS[target])]
+
+
+def _installed(field: AttachmentField) -> bool:
+    # A model can leave the registry again (tests build and drop models).
+    opts = field.model._meta
+    try:
+        return apps.get_registered_model(opts.app_label, opts.model_name) is field.model
+    except LookupError:
+        return False

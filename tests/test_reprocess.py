@@ -264,3 +264,25 @@ def test_a_log_gets_plain_lines(restyle, monkeypatch):
     assert "1/2 records" in out
     assert "2/2 records" in out
     assert "\r" not in out
+
+
+def check_database() -> dict[str, str]:
+    from attachments.checks import check_styles_made
+
+    return {m.id: m.msg for m in check_styles_made(databases=["default"])}
+
+
+def test_check_counts_records_lacking_styles_and_reprocess_uses_exactly_that(restyle):
+    ready_items(3)
+    assert check_database() == {}
+    restyle({"thumb": "60x60>", "square": "200x200#", "mid": "150x150#", "big": "900x900"})
+    assert check_database() == {
+        "attachments.W070": "Published records lack styles missing: mid (3), big (3).",
+        "attachments.W071": "Published records lack styles made from an older declaration: "
+        "thumb (3).",
+    }
+    from attachments.checks import check_styles_made
+
+    assert check_styles_made(databases=None) == []  # plain check: no queries
+    Reprocess(select([]), missing_only=True, styles=["mid"], inline=True).run()
+    assert check_database() == {}  # one run made every style the records lacked
