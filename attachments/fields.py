@@ -10,10 +10,7 @@ was made from (see ``plan``). Reading either costs no query.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django import forms
@@ -21,219 +18,28 @@ from django.apps import apps
 from django.contrib.admin.widgets import AdminFileWidget
 from django.core import checks
 from django.core.exceptions import ValidationError
-from django.core.files.base import File
-from django.core.files.storage import Storage
 from django.db import models, router, transaction
 from django.db.models import F
-from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
 
-from . import imaging, plan, processing, renditions, storage, targets, versions
+from . import plan, processing, renditions, targets, versions
 from .conf import conf
-from .exceptions import InvalidImage, StagingFailed
+from .exceptions import InvalidImage
+from .files import PENDING, AttachmentFieldFile, Upload
 from .models import Job
 from .styles import Style, StyleError, parse_styles
-from .targets import FAILED, PROCESSING, READY, STATES
+from .targets import STATES
 from .validation import validate_upload
 from .widgets import AdminAttachmentWidget, AttachmentWidget
-
-logger = logging.getLogger("attachments")
 
 _STATE_SUFFIX = "_state"
 _STYLES_SUFFIX = "_styles"
 FALLBACKS = ("nearest", "original")
-_PENDING = "_attachments_pending"
-
-
-@dataclass(frozen=True)
-class StyleFile:
-    """One style of an attachment: its name in the final storage and its URL."""
-
-    name: str
-    storage: Storage
-    url: str
-
-    def __str__(self) -> str:
-        return self.url
-
-
-class StyleFiles(Mapping[str, StyleFile]):
-    """The styles of one attachment, by style name (``{{ image.styles.thumb.url }}``)."""
-
-    def __init__(self, file: AttachmentFieldFile) -> None:
-        self._file = file
-
-    def __getitem__(self, key: str) -> StyleFile:
-        self._file.field.styles[key]  # KeyError for a style the field does not declare
-        file = self._file
-        return StyleFile(name=file.style_file(key), storage=file.storage, url=file.style_url(key))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._file.field.styles)
-
-    def __len__(self) -> int:
-        return len(self._file.field.styles)
-
-
-@dataclass
-class _Upload:
-    """A staged upload on its way into the record, from the file's save to post_save."""
-
-    source: str
-    # The record's other columns that describe the new version (its styles state, dimensions).
-    columns: dict[str, Any]
-    # Set by the record's save once the upload has replaced the record's version.
-    replaced: versions.Replaced | None = None
-    # The record's row was gone: the save inserts it again, as Django does.
-    reinserted: bool = False
 
 
 # pre_save's verdict for a save that inserts the row after all: write the real values.
 _REINSERT = "reinsert"
-
-
-class AttachmentFieldFile(FieldFile):
-    field: AttachmentField
-
-    @property
-    def state(self) -> str:
-        """``processing``, ``ready``, ``failed``, or ``""`` when there is no file."""
-        return getattr(self.instance, self.field.state_attname) if self.name else ""
-
-    @property
-    def processing(self) -> bool:
-        return self.state == PROCESSING
-
-    @property
-    def ready(self) -> bool:
-        return self.state == READY
-
-    @property
-    def failed(self) -> bool:
-        return self.state == FAILED
-
-    @property
-    def url(self) -> str:
-        """The original's URL once published, the placeholder until then."""
-        self._require_file()
-        return super().url if self.ready else self.field.placeholder_url
-
-    @property
-    def styles(self) -> StyleFiles:
-        return StyleFiles(self)
-
-    @property
-    def made(self) -> Any:
-        """The record's ``<name>_styles`` value: what is made for this original (see ``plan``)."""
-        return getattr(self.instance, self.field.styles_attname) if self.name else {}
-
-    @property
-    def width(self) -> int | None:
-        """The original's width as displayed, from its header; None when unknown."""
-        size = plan.original_size(self.made)
-        return size[0] if size else None
-
-    @property
-    def height(self) -> int | None:
-        """The original's height as displayed, from its header; None when unknown."""
-        size = plan.original_size(self.made)
-        return size[1] if size else None
-
-    def style_size(self, style: str) -> tuple[int, int] | None:
-        """Return the size ``style`` has for this original, made or not; None when unknown."""
-        return plan.planned_size(self.field.styles[style], self.made)
-
-    def style_file(self, style: str) -> str:
-        """Return the name of ``style``'s file in the field's storage, "" when it has none."""
-        self.field.styles[style]  # KeyError for a style the field does not declare
-        entry = plan.made(self.made).get(style)
-        if not self.name or entry is None or not entry.ok:
-            return ""
-        return storage.style_name(self.name, style, entry.fingerprint, entry.format)
-
-    def style_url(self, style: str) -> str:
-        """Return the URL of ``style``, or of what stands in for it until it is made.
-
-        While the original is not published, that is the placeholder; then the
-        field's ``fallback``: the nearest made style that covers it, else the
-        original (``"nearest"``), or the original (``"original"``). A style
-        made from an older declaration is served until it is made again.
-        """
-        self._require_file()
-        name = self.style_file(style)
-        if name:
-            return self.storage.url(name)
-        if not self.ready:
-            return self.field.placeholder_url
-        if self.field.fallback == "nearest":
-            nearest = plan.stand_in(self.field.styles[style], self.field.styles, self.made)
-            if nearest:
-                return self.storage.url(self.style_file(nearest))
-        return super().url
-
-    def open(self, mode: str = "rb") -> AttachmentFieldFile:
-        """Open the original, from the staging storage until it is published."""
-        self._require_file()
-        if self.ready or getattr(self, "_file", None) is not None:
-            return super().open(mode)
-        self.file = storage.staging_storage().open(self.name, mode)
-        return self
-
-    def save(self, name: str, content: File, save: bool = True) -> None:
-        """Stage a new upload and mark the attachment as processing.
-
-        The job is enqueued when the record is saved, in the same transaction.
-        """
-        info: imaging.ImageInfo = getattr(content, "image_info", None) or validate_upload(content)
-        filename = storage.upload_filename(name, info.format)
-        new_name = storage.unique_name(self.field.generate_filename(self.instance, filename))
-        if hasattr(content, "seek"):
-            content.seek(0)
-        staging = storage.staging_storage()
-        try:
-            self.name = staging.save(new_name, content)
-        except OSError as exc:
-            # A full disk leaves a partial file behind: remove it, keep nothing half-written.
-            with contextlib.suppress(OSError):
-                staging.delete(new_name)
-            raise StagingFailed(
-                f"The upload could not be stored: {exc.strerror or exc}. Please try again later."
-            ) from exc
-        self._committed = True
-        columns = self.field.version_columns((info.width, info.height))
-        if self.field.only_process and self.field.process_in_background:
-            columns[self.field.styles_attname].update(_render_now(self.field, self.name, content))
-        setattr(self.instance, self.field.attname, self.name)
-        setattr(self.instance, self.field.state_attname, PROCESSING)
-        for attname, value in columns.items():
-            setattr(self.instance, attname, value)
-        self.instance.__dict__.setdefault(_PENDING, {})[self.field.name] = _Upload(
-            self.name, columns
-        )
-        if save:
-            self.instance.save()
-
-    save.alters_data = True
-
-    def delete(self, save: bool = True) -> None:
-        """Empty the field; its files are deleted once the record's save commits.
-
-        Until then (and for good if the record is never saved, or its
-        transaction rolls back) the record keeps pointing at files that exist.
-        """
-        if not self.name:
-            return
-        if hasattr(self, "_file"):
-            self.close()
-            del self.file
-        self.name = None
-        setattr(self.instance, self.field.attname, self.name)
-        self._committed = False
-        if save:
-            self.instance.save()
-
-    delete.alters_data = True
 
 
 class _Companion:
@@ -508,11 +314,11 @@ class AttachmentField(models.FileField):
         never writes an older version back.
         """
         file = super().pre_save(model_instance, add)
-        pending = model_instance.__dict__.setdefault(_PENDING, {})
+        pending = model_instance.__dict__.setdefault(PENDING, {})
         entry = pending.get(self.name)
         if add:
             vanished = not model_instance._state.adding and model_instance.pk is not None
-            if vanished and not (isinstance(entry, _Upload) and entry.reinserted):
+            if vanished and not (isinstance(entry, Upload) and entry.reinserted):
                 # A loaded record whose row was deleted while it was being saved:
                 # Django inserts it again, but its files went with the deletion.
                 pending.pop(self.name, None)
@@ -522,7 +328,7 @@ class AttachmentField(models.FileField):
                 setattr(model_instance, self.state_attname, "")
             return file
         using = model_instance._state.db or router.db_for_write(type(model_instance))
-        if isinstance(entry, _Upload):
+        if isinstance(entry, Upload):
             if entry.replaced is None and not entry.reinserted:
                 entry.replaced = versions.replace(
                     self, model_instance.pk, entry.source, using, entry.columns
@@ -560,8 +366,8 @@ class AttachmentField(models.FileField):
     def _after_save(
         self, sender: type[models.Model], instance: models.Model, **kwargs: Any
     ) -> None:
-        upload = instance.__dict__.get(_PENDING, {}).pop(self.name, None)
-        if not isinstance(upload, _Upload) or (upload.replaced and upload.replaced.job):
+        upload = instance.__dict__.get(PENDING, {}).pop(self.name, None)
+        if not isinstance(upload, Upload) or (upload.replaced and upload.replaced.job):
             return  # nothing new, or queued with the record's version already
         using = kwargs.get("using") or router.db_for_write(sender)
         replaced = upload.replaced.previous if upload.replaced else ""
@@ -587,20 +393,3 @@ class AttachmentField(models.FileField):
         name = versions.lock(self, instance.pk, using)
         if name is not None:
             versions.forget(self, instance.pk, name, using)
-
-
-def _render_now(field: AttachmentField, name: str, content: File) -> dict[str, Any]:
-    """Make the field's ``only_process`` styles of the upload ``name`` in this request.
-
-    Returns their entries for the record's state. If they cannot be made here
-    (damaged pixels, the storage down), the worker makes them with the rest.
-    """
-    styles = [field.styles[style] for style in field.only_process]
-    try:
-        content.seek(0)
-        return renditions.make(field, name, content, styles).entries
-    except (InvalidImage, OSError) as exc:
-        logger.warning("Styles %s of %s left to the worker: %s", field.only_process, name, exc)
-        return {}
-    finally:
-        content.seek(0)
