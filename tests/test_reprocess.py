@@ -286,3 +286,37 @@ def test_check_counts_records_lacking_styles_and_reprocess_uses_exactly_that(res
     assert check_styles_made(databases=None) == []  # plain check: no queries
     Reprocess(select([]), missing_only=True, styles=["mid"], inline=True).run()
     assert check_database() == {}  # one run made every style the records lacked
+
+
+def test_a_re_upload_replaces_a_waiting_reprocess_job(media, restyle):
+    (item,) = ready_items(1)
+    old_version = media / Path(item.image.name).parent
+    restyle({"thumb": "100x100>", "square": "200x200#", "mid": "150x150#"})
+    assert "1 queued" in reprocess()[1]
+    item.image.save("new.png", ContentFile(images.png((90, 60))))
+    (job,) = Job.objects.all()  # the upload's job took the reprocess job's place
+    assert job.source == item.image.name
+    assert job.priority == FIELD.priority
+    work()
+    item = Item.objects.get(pk=item.pk)
+    assert FIELD.due(item.image_styles) == []
+    assert size_of(item, "mid") == (150, 150)
+    assert not old_version.exists() or not any(old_version.iterdir())
+
+
+def test_a_reprocess_job_for_a_version_replaced_meanwhile_is_a_no_op(media, restyle):
+    (item,) = ready_items(1)
+    restyle({"thumb": "100x100>", "square": "200x200#", "mid": "150x150#"})
+    assert "1 queued" in reprocess()[1]
+    (job,) = Job.objects.all()
+    # A re-upload while the job runs: claimed jobs are not replaced, so both run.
+    Job.objects.filter(pk=job.pk).update(locked_by="elsewhere")
+    item.image.save("new.png", ContentFile(images.png((90, 60))))
+    Job.objects.filter(pk=job.pk).update(locked_by="")
+    work()
+    item = Item.objects.get(pk=item.pk)
+    assert item.image.name.endswith("/new.png")
+    assert FIELD.due(item.image_styles) == []
+    assert Job.objects.count() == 0
+    old = [p for p in media.rglob("*") if p.is_file() and p.stem.split("-")[0] == "a"]
+    assert old == []  # nothing of the old version is left, the reprocess's files included

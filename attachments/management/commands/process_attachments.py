@@ -6,24 +6,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from attachments.management.arguments import positive_float, positive_int
 from attachments.routing import QueueOrder
 from attachments.worker import Worker
 
 _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
-
-
-def _positive_float(value: str) -> float:
-    number = float(value)
-    if number <= 0:
-        raise ValueError(value)
-    return number
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
 
 
 class Command(BaseCommand):
@@ -47,7 +34,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--concurrency",
-            type=_positive_int,
+            type=positive_int,
             default=1,
             metavar="N",
             help="Run N jobs at once (threads; use about one per core).",
@@ -56,14 +43,14 @@ class Command(BaseCommand):
         parser.add_argument("--max-priority", type=int, default=None, metavar="P")
         parser.add_argument(
             "--poll-interval",
-            type=_positive_float,
+            type=positive_float,
             default=None,
             metavar="SECONDS",
             help="How long an idle worker waits between looks at the job table.",
         )
         parser.add_argument(
             "--shutdown-timeout",
-            type=_positive_float,
+            type=positive_float,
             default=None,
             metavar="SECONDS",
             help="On SIGTERM/SIGINT, how long running jobs may take before they are put back.",

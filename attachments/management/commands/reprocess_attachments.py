@@ -8,17 +8,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from attachments.exceptions import ConfigurationError
+from attachments.management.arguments import positive_int
 from attachments.reprocess import Reprocess, Summary, select
 
 # Without a terminal (a log, a CI job) a plain line this often, in seconds.
 LOG_EVERY = 10.0
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
 
 
 class Command(BaseCommand):
@@ -56,8 +50,20 @@ class Command(BaseCommand):
             action="store_true",
             help="Make the styles in this process instead of queueing jobs for the workers.",
         )
-        parser.add_argument("--concurrency", type=_positive_int, default=1, metavar="N")
-        parser.add_argument("--batch-size", type=_positive_int, default=500, metavar="N")
+        parser.add_argument(
+            "--concurrency",
+            type=positive_int,
+            default=1,
+            metavar="N",
+            help="With --inline, make N records at once (threads).",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=positive_int,
+            default=500,
+            metavar="N",
+            help="Records read (and jobs queued) per query.",
+        )
 
     def handle(
         self,
