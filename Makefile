@@ -1,9 +1,11 @@
 # Two commands do all set-up: `make demo` and `make test`. Everything goes into .venv.
 VENV := .venv
 PY := $(VENV)/bin/python
+# Where `make demo` serves the site, and the port of its local S3 endpoint.
 DEMO_ADDR ?= 127.0.0.1:8000
+DEMO_S3_PORT ?= 9000
 
-.PHONY: demo test test-lts lint fix clean
+.PHONY: demo test test-lts test-install lint typecheck docs fix clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -16,10 +18,11 @@ demo: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_user
 	@echo "Demo on http://$(DEMO_ADDR)/ (admin: http://$(DEMO_ADDR)/admin/). Ctrl-C stops it."
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEMO_ADDR=$(DEMO_ADDR) $(VENV)/bin/honcho start
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEMO_ADDR=$(DEMO_ADDR) DEMO_S3_PORT=$(DEMO_S3_PORT) \
+		$(VENV)/bin/honcho start
 
-# Every gate: lint, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
-test: $(VENV)/.installed lint
+# Every gate: lint, types, Django's checks, migrations in sync, the suite on SQLite and PostgreSQL.
+test: $(VENV)/.installed lint typecheck
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
@@ -32,13 +35,32 @@ test-lts:
 	$(LTS_VENV)/bin/python -m pip install --quiet "Django>=5.2,<5.3" -e ".[test]"
 	$(LTS_VENV)/bin/python -m pytest -q
 
+# What users install: the built wheel in a fresh virtualenv outside the checkout, in a new
+# project made by the README's quick start (on Python 3.12 where there is one, so that CI
+# covers 3.11, 3.12 and 3.13).
+test-install: $(VENV)/.installed
+	$(PY) scripts/check_install.py --python "$$(scripts/find-python 3.12 2>/dev/null || scripts/find-python)"
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# mypy --strict with django-stubs on attachments/ (configured in pyproject.toml).
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy
+
+# The documentation site, warnings as errors; then its doctests. Output in docs/_build/html.
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[docs]"
+	@touch $@
+
+docs: $(VENV)/.docs-installed
+	$(PY) -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
+	$(PY) -m sphinx -E -W --keep-going -q -b doctest docs docs/_build/doctest
 
 fix: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media/attachments-staging
+	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media-staging media/demo-s3 docs/_build

@@ -21,10 +21,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
-from . import processing, stats
+from . import processing, stats, targets
 from .exceptions import ConfigurationError
 from .models import Job
 from .styles import smallest
@@ -46,17 +46,22 @@ class StateFilter(admin.SimpleListFilter):
     title = _("state")
     parameter_name = "state"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, Any]]:
         return list(STATE_LABELS.items())
 
-    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
-        if self.value() in STATE_LABELS:
-            return queryset.filter(stats.state_filter(self.value(), timezone.now()))
+    def queryset(
+        self, request: HttpRequest, queryset: models.QuerySet[Job]
+    ) -> models.QuerySet[Job]:
+        state = self.value() or ""
+        if state in STATE_LABELS:
+            return queryset.filter(stats.state_filter(state, timezone.now()))
         return queryset
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
     list_display = [
         "id",
         "record",
@@ -150,7 +155,7 @@ class JobAdmin(admin.ModelAdmin):
 
     def _record_url(self, job: Job) -> str:
         try:
-            model = processing.resolve(job.target).model
+            model = targets.resolve(job.target).model
         except ConfigurationError:
             return ""
         if not self.admin_site.is_registered(model):
@@ -223,7 +228,7 @@ class JobAdmin(admin.ModelAdmin):
         params = request.GET.copy()
         value = params.pop("_refresh", [""])[-1]
         refresh = min(max(int(value), 2), 300) if value.isdigit() else 0
-        request.GET = params
+        request.GET = params  # type: ignore[assignment]  # the changelist reads only GET
         toggled = params.copy()
         if not refresh:
             toggled["_refresh"] = str(REFRESH)
@@ -319,10 +324,10 @@ def age(since: datetime | None) -> str:
         return ""
     seconds = max(0, int((timezone.now() - since).total_seconds()))
     if seconds < 120:
-        return f"{seconds} s"
+        return gettext("%(count)d s") % {"count": seconds}
     if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h"
+        return gettext("%(count)d min") % {"count": seconds // 60}
+    return gettext("%(count)d h") % {"count": seconds // 3600}
 
 
 def thumbnail(

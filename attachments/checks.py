@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any
 
 from django.apps import apps
@@ -11,6 +12,7 @@ from django.core import checks
 from django.db import DatabaseError, router
 from django.db.models import Count, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.urls import NoReverseMatch, reverse
 
 from .conf import DEFAULTS, conf
 
@@ -61,6 +63,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     id="attachments.E105",
                 )
             )
+    errors.extend(_check_staging())
     for key in (
         "POLL_INTERVAL",
         "HEARTBEAT_INTERVAL",
@@ -113,7 +116,100 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="attachments.E108",
             )
         )
+    grace = conf.LEFTOVER_GRACE
+    if grace is not None and (
+        isinstance(grace, bool) or not isinstance(grace, int | float) or grace <= 0
+    ):
+        errors.append(
+            checks.Error(
+                "ATTACHMENTS['LEFTOVER_GRACE'] must be None or a number of seconds, "
+                f"not {grace!r}.",
+                id="attachments.E133",
+            )
+        )
     return errors
+
+
+def _check_staging() -> list[checks.CheckMessage]:
+    """Where staged uploads live: a folder of its own that nothing serves."""
+    from .leftovers import shared_with
+    from .storage import place, served_folders, staging_root, staging_storage, within
+
+    root = conf.STAGING_ROOT
+    if root is not None and not isinstance(root, str | os.PathLike):
+        return [
+            checks.Error(
+                f"ATTACHMENTS['STAGING_ROOT'] must be a folder's path, not {root!r}.",
+                id="attachments.E131",
+            )
+        ]
+    if root and conf.STAGING_STORAGE:
+        return [
+            checks.Error(
+                "ATTACHMENTS sets both STAGING_ROOT and STAGING_STORAGE.",
+                hint="STAGING_ROOT is the folder of the default staging storage; set the "
+                "location in the STAGING_STORAGE's OPTIONS instead, or drop STAGING_STORAGE.",
+                id="attachments.E132",
+            )
+        ]
+    if conf.STAGING_STORAGE and conf.STAGING_STORAGE not in settings.STORAGES:
+        return []  # E104
+    errors: list[checks.CheckMessage] = []
+    media = str(settings.MEDIA_ROOT)
+    if not (root or conf.STAGING_STORAGE) and media and os.path.ismount(os.path.realpath(media)):
+        errors.append(
+            checks.Warning(
+                f"MEDIA_ROOT is a mount point, so the default staging folder beside it, "
+                f"{staging_root()}, is not on that volume: uploads waiting for the worker "
+                "would be lost with the container or host.",
+                hint="Set ATTACHMENTS['STAGING_ROOT'] to a folder on persistent storage "
+                "that nothing serves.",
+                id="attachments.W031",
+            )
+        )
+    staged = staging_storage()
+    mine = place(staged)
+    if mine is None:
+        return errors
+    served = [what for what, folder in served_folders().items() if within(mine, folder)]
+    if served:
+        errors.append(
+            checks.Warning(
+                f"The staging storage lies in {', '.join(served)}: whatever serves that "
+                "folder serves uploads before they are checked, and failed ones for good.",
+                hint="Stage uploads in a folder nothing serves: leave STAGING_ROOT unset "
+                "(a folder beside MEDIA_ROOT) or point it elsewhere.",
+                id="attachments.W030",
+            )
+        )
+    shared = shared_with(staged)
+    if shared:
+        errors.append(
+            checks.Error(
+                f"The staging storage also holds {', '.join(shared)}, whose files no record "
+                "names as staged: the worker would take them for leftovers, so it deletes none.",
+                hint="Give staging a folder (or bucket prefix) of its own.",
+                id="attachments.E130",
+            )
+        )
+    return errors
+
+
+@checks.register(checks.Tags.urls)
+def check_status_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Is the status endpoint routed? Without it placeholders never swap for images."""
+    try:
+        reverse("attachments:status", args=["token"])
+    except NoReverseMatch:
+        return [
+            checks.Warning(
+                "The status endpoint 'attachments:status' cannot be reversed: pages and the "
+                "admin keep showing the placeholder of an upload until they are reloaded.",
+                hint='Add path("attachments/", include("attachments.urls")) to your URLconf.',
+                id="attachments.W040",
+            )
+        ]
+    return []
 
 
 @checks.register(deploy=True)
@@ -130,7 +226,7 @@ def check_storages_reachable(app_configs: Any = None, **kwargs: Any) -> list[che
             if isinstance(field, AttachmentField):
                 entry = places.setdefault(id(field.storage), (field.storage, []))
                 entry[1].append(f"{model._meta.label}.{field.name}")
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for storage, users in places.values():
         try:
             _touch(storage)

@@ -12,14 +12,24 @@ from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
     # STORAGES alias where uploads wait for their job; None means a private
-    # FileSystemStorage under MEDIA_ROOT/attachments-staging.
+    # FileSystemStorage in STAGING_ROOT.
     "STAGING_STORAGE": None,
+    # The folder of that default staging storage; None: "<MEDIA_ROOT>-staging",
+    # beside MEDIA_ROOT, so nothing serving MEDIA_ROOT serves staged uploads.
+    "STAGING_ROOT": None,
+    # Seconds a staged file that no record or job names is kept before the
+    # worker deletes it (an upload whose save rolled back). Longer than any
+    # transaction, so an upload whose record is being committed is never
+    # taken; None keeps them.
+    "LEFTOVER_GRACE": 24 * 60 * 60,
     # How jobs run: "database" (the Job table and process_attachments),
     # "tasks" (the project's django.tasks backend, Django 6.0+) or
     # "immediate" (in the request, on commit; for tests and tiny sites).
     "BACKEND": "database",
     # URL of the image shown for every style while processing; None = built-in.
     "PROCESSING_URL": None,
+    # URL of the image shown for every style of a failed attachment; None = built-in.
+    "FAILED_URL": None,
     # Seconds a page's status token stays valid (pages older than that stop polling).
     "STATUS_TOKEN_MAX_AGE": 24 * 60 * 60,
     # Upload limits, checked in the request before anything is stored.
@@ -32,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     # None: no limit. The default lets two 18 MP progressive JPEGs (90 MB
     # each in 4:4:4) decode at once; lower it for small hosts.
     "MEMORY_BUDGET": 256 * 1024 * 1024,
+    # Encoder quality of styles that do not set their own.
     "JPEG_QUALITY": 85,
     "WEBP_QUALITY": 80,
     # Queue defaults; a field's queue= and max_attempts= override them.
@@ -40,7 +51,8 @@ DEFAULTS: dict[str, Any] = {
     # Multiplies the retry delay (Sidekiq's attempts**4 + 15 + jitter seconds).
     "BACKOFF_SCALE": 1.0,
     # Seconds an idle worker waits between looks at the job table. On
-    # PostgreSQL workers are woken by NOTIFY and poll only as a fallback.
+    # PostgreSQL (NOTIFY) and SQLite (PRAGMA data_version) workers are woken
+    # when a job commits and look at the table at least every second.
     "POLL_INTERVAL": 0.05,
     # A running job's worker refreshes its lock this often (seconds); a lock
     # not refreshed for LOCK_TIMEOUT seconds belongs to a dead worker, and

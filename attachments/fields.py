@@ -11,7 +11,7 @@ was made from (see ``plan``). Reading either costs no query.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self, cast, overload
 
 from django import forms
 from django.apps import apps
@@ -20,6 +20,7 @@ from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
 from django.db.models import F
+from django.db.models.fields.files import FileDescriptor
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
 
@@ -47,33 +48,41 @@ class _Companion:
 
     suffix: str
     _defaults: dict[str, Any]
+    if TYPE_CHECKING:  # given by the Field this is mixed into
+        name: str
+        attname: str
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{**self._defaults, **kwargs})
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, path, args, kwargs = super().deconstruct()  # type: ignore[misc]
         for key, value in self._defaults.items():
             if kwargs.get(key) == value:
                 del kwargs[key]
         return name, path, args, kwargs
 
-    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+    def contribute_to_class(
+        self, cls: type[models.Model], name: str, private_only: bool = False
+    ) -> None:
         # In migrations the attachment field may have added its companion already.
         if not any(field.name == name for field in cls._meta.local_fields):
-            super().contribute_to_class(cls, name, **kwargs)  # type: ignore[misc]
+            super().contribute_to_class(cls, name, private_only=private_only)  # type: ignore[misc]
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         # Staging the upload decides the value; fields are saved in declaration
         # order, so make sure it has happened whichever column comes first. An
         # UPDATE keeps what the database holds, as it keeps the name.
-        attachment = model_instance._meta.get_field(self.name.removesuffix(self.suffix))
+        attachment = cast(
+            AttachmentField, model_instance._meta.get_field(self.name.removesuffix(self.suffix))
+        )
         if isinstance(attachment.pre_save(model_instance, add), F):
             return F(self.attname)
         return super().pre_save(model_instance, add)  # type: ignore[misc]
 
 
-class AttachmentStateField(_Companion, models.CharField):
+# The stubs' CharField and JSONField are generic, Django's are not subscriptable at run time.
+class AttachmentStateField(_Companion, models.CharField):  # type: ignore[type-arg]
     """``<name>_state``: where the record's original is (see the module docstring)."""
 
     suffix = _STATE_SUFFIX
@@ -94,16 +103,26 @@ class AttachmentStylesField(_Companion, models.JSONField):
 
 
 class AttachmentFormField(forms.FileField):
-    """A file input that accepts only images this site can process, judged by content."""
+    """A file input that accepts only images this site can process, judged by content.
+
+    Its errors' codes, for ``error_messages``: ``empty``, ``file_too_large``
+    (``%(size)s``, ``%(max)s``), ``too_many_pixels`` (``%(max)s``, and for an
+    image within Pillow's own bound ``%(width)s``, ``%(height)s``, ``%(pixels)s``)
+    and ``invalid_image`` (``%(formats)s``), besides ``FileField``'s own.
+    """
 
     def to_python(self, data: Any) -> Any:
         file = super().to_python(data)
         if file is None:
             return None
         try:
-            file.image_info = validate_upload(file, size=getattr(file, "size", None))
+            # Carried to AttachmentFieldFile.save, so the header is read once.
+            file.image_info = validate_upload(  # type: ignore[attr-defined]
+                file, size=getattr(file, "size", None)
+            )
         except InvalidImage as exc:
-            raise ValidationError(str(exc), code="invalid_image") from exc
+            message = self.error_messages.get(exc.code, exc.message)
+            raise ValidationError(message, code=exc.code, params=exc.params) from exc
         return file
 
 
@@ -111,6 +130,16 @@ class AttachmentField(models.FileField):
     """An image whose styles are made by a worker (or in the request) after upload."""
 
     attr_class = AttachmentFieldFile
+
+    if TYPE_CHECKING:
+        # What ``Model.field`` is to type checkers, as django-stubs says for FileField.
+        @overload  # type: ignore[override]
+        def __get__(self, instance: None, owner: Any) -> FileDescriptor: ...
+        @overload
+        def __get__(self, instance: models.Model, owner: Any) -> AttachmentFieldFile: ...
+        @overload
+        def __get__(self, instance: Any, owner: Any) -> Self: ...
+        def __get__(self, instance: Any, owner: Any) -> Any: ...
 
     def __init__(
         self,
@@ -120,6 +149,7 @@ class AttachmentField(models.FileField):
         styles: Mapping[str, Any] | None = None,
         process_in_background: bool = True,
         processing_url: str | None = None,
+        failed_url: str | None = None,
         queue: str | None = None,
         priority: int = 0,
         max_attempts: int | None = None,
@@ -141,6 +171,7 @@ class AttachmentField(models.FileField):
         self.fallback = fallback
         self.width_field, self.height_field = width_field, height_field
         self.processing_url = processing_url
+        self.failed_url = failed_url
         self.queue = queue
         self.priority = priority
         self.max_attempts = max_attempts
@@ -185,6 +216,11 @@ class AttachmentField(models.FileField):
     @property
     def placeholder_url(self) -> str:
         return self.processing_url or conf.PROCESSING_URL or static("attachments/processing.svg")
+
+    @property
+    def failed_placeholder_url(self) -> str:
+        """What a failed attachment shows for good, unlike the placeholder of one on its way."""
+        return self.failed_url or conf.FAILED_URL or static("attachments/failed.svg")
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)
@@ -255,7 +291,7 @@ class AttachmentField(models.FileField):
                 )
         return errors
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         # Styles, only_process and fallback change no column: leaving them out
         # keeps editing them from writing a migration. What a change of style
         # needs is made by reprocess_attachments, told by check --database.
@@ -267,6 +303,7 @@ class AttachmentField(models.FileField):
             "width_field": (self.width_field, None),
             "height_field": (self.height_field, None),
             "processing_url": (self.processing_url, None),
+            "failed_url": (self.failed_url, None),
             "queue": (self.queue, None),
             "priority": (self.priority, 0),
             "max_attempts": (self.max_attempts, None),
@@ -274,7 +311,10 @@ class AttachmentField(models.FileField):
         kwargs.update({k: value for k, (value, default) in options.items() if value != default})
         return name, "attachments.fields.AttachmentField", args, kwargs
 
-    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+    # FileField's stub takes **kwargs, as Django does, Field's takes private_only.
+    def contribute_to_class(  # type: ignore[override]
+        self, cls: type[models.Model], name: str, **kwargs: Any
+    ) -> None:
         super().contribute_to_class(cls, name, **kwargs)
         # Models that migrations build have exactly the columns their operations
         # gave them: a companion added later arrives there by its own AddField.
@@ -291,7 +331,7 @@ class AttachmentField(models.FileField):
             post_save.connect(self._after_save, sender=cls, weak=False, dispatch_uid=uid)
             pre_delete.connect(self._before_delete, sender=cls, weak=False, dispatch_uid=uid)
 
-    def formfield(self, **kwargs: Any) -> forms.Field:
+    def formfield(self, **kwargs: Any) -> forms.Field | None:
         # The admin hands every FileField its AdminFileWidget; keep its look, add the preview.
         widget = kwargs.get("widget")
         if widget is AdminFileWidget or isinstance(widget, AdminFileWidget):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.files.base import File
 from django.core.files.storage import Storage
 from django.db.models.fields.files import FieldFile
+from django.utils.translation import gettext_lazy as _
 
 from . import imaging, plan, renditions, storage, versions
 from .exceptions import InvalidImage, StagingFailed
@@ -97,9 +98,11 @@ class AttachmentFieldFile(FieldFile):
 
     @property
     def url(self) -> str:
-        """The original's URL once published, the placeholder until then."""
-        self._require_file()
-        return super().url if self.ready else self.field.placeholder_url
+        """The original's URL once published, a placeholder until then (or for good if failed)."""
+        self._existing_name()
+        if self.ready:
+            return super().url
+        return self.field.failed_placeholder_url if self.failed else self.field.placeholder_url
 
     @property
     def styles(self) -> StyleFiles:
@@ -137,32 +140,40 @@ class AttachmentFieldFile(FieldFile):
     def style_url(self, style: str) -> str:
         """Return the URL of ``style``, or of what stands in for it until it is made.
 
-        While the original is not published, that is the placeholder; then the
-        field's ``fallback``: the nearest made style that covers it, else the
-        original (``"nearest"``), or the original (``"original"``). A style
-        made from an older declaration is served until it is made again.
+        While the original is not published, that is a placeholder (the failed
+        image if it failed, as ``url``); then the field's ``fallback``: the
+        nearest made style that covers it, else the original (``"nearest"``),
+        or the original (``"original"``). A style made from an older
+        declaration is served until it is made again.
         """
-        self._require_file()
+        self._existing_name()
         name = self.style_file(style)
         if name:
             return self.storage.url(name)
         if not self.ready:
-            return self.field.placeholder_url
+            return self.url
         if self.field.fallback == "nearest":
             nearest = plan.stand_in(self.field.styles[style], self.field.styles, self.made)
             if nearest:
                 return self.storage.url(self.style_file(nearest))
         return super().url
 
-    def open(self, mode: str = "rb") -> AttachmentFieldFile:
+    # FieldFile.open takes only a mode, whatever File.open's stub says.
+    def open(self, mode: str = "rb") -> AttachmentFieldFile:  # type: ignore[override]
         """Open the original, from the staging storage until it is published."""
-        self._require_file()
+        name = self._existing_name()
         if self.ready or getattr(self, "_file", None) is not None:
             return super().open(mode)
-        self.file = storage.staging_storage().open(self.name, mode)
+        self.file = storage.staging_storage().open(name, mode)
         return self
 
-    def save(self, name: str, content: File, save: bool = True) -> None:
+    def _existing_name(self) -> str:
+        """Return the original's name; raise ``ValueError`` as ``FieldFile`` does without one."""
+        if not self.name:
+            raise ValueError(f"The '{self.field.name}' attribute has no file associated with it.")
+        return self.name
+
+    def save(self, name: str, content: File[Any], save: bool = True) -> None:
         """Stage a new upload and mark the attachment as processing.
 
         The job is enqueued when the record is saved, in the same transaction.
@@ -178,9 +189,10 @@ class AttachmentFieldFile(FieldFile):
         except OSError as exc:
             # A full disk leaves a partial file behind: remove it, keep nothing half-written.
             with contextlib.suppress(OSError):
-                staging.delete(new_name)
+                storage.delete_all(staging, [new_name])
             raise StagingFailed(
-                f"The upload could not be stored: {exc.strerror or exc}. Please try again later."
+                _("The upload could not be stored: %(reason)s. Please try again later."),
+                params={"reason": exc.strerror or exc},
             ) from exc
         self._committed = True
         columns = self.field.version_columns((info.width, info.height))
@@ -193,8 +205,6 @@ class AttachmentFieldFile(FieldFile):
         self.instance.__dict__.setdefault(PENDING, {})[self.field.name] = Upload(self.name, columns)
         if save:
             self.instance.save()
-
-    save.alters_data = True
 
     def delete(self, save: bool = True) -> None:
         """Empty the field; its files are deleted once the record's save commits.
@@ -213,10 +223,8 @@ class AttachmentFieldFile(FieldFile):
         if save:
             self.instance.save()
 
-    delete.alters_data = True
 
-
-def _render_now(field: AttachmentField, name: str, content: File) -> dict[str, Any]:
+def _render_now(field: AttachmentField, name: str, content: File[Any]) -> dict[str, Any]:
     """Make the field's ``only_process`` styles of the upload ``name`` in this request.
 
     Returns their entries for the record's state. If they cannot be made here

@@ -18,7 +18,11 @@ Paperclip compare our thumbnails with the ones they already have, pixel for pixe
 ``"<"``  like ``""`` but only ever enlarge
 ``"^"``  fill: the smaller scale that makes both sides at least WxH, keep aspect
 ``"!"``  exactly WxH, aspect ignored (a missing side keeps the source's)
-``"#"``  Paperclip crop: fill WxH, then cut the centre out; output is exactly WxH
+``"#"``  Paperclip crop: fill WxH, then cut the centre out; output is exactly WxH.
+         A gravity may follow: ImageMagick's names (``"200x200#north"``,
+         ``"#southeast"``...: where ``-gravity NAME -crop`` cuts) or a point
+         (``"200x200#0.3,0.7"``: fractions of the width and height, from the
+         top left, kept as near the middle of the output as the image allows)
 ``"%"``  ``width``/``height`` are percentages (a missing width means 100, a missing
          height means "same as width" -- ImageMagick's own asymmetry)
 ``"@"``  ``width`` is an area in pixels (``height`` is None); keep aspect
@@ -30,12 +34,28 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["FLAGS", "Geometry", "GeometryError", "Plan", "parse_geometry"]
+__all__ = ["FLAGS", "GRAVITIES", "Geometry", "GeometryError", "Plan", "parse_geometry"]
 
 FLAGS = ("", ">", "<", "^", "!", "#", "%", "@", "@>")
+# ImageMagick's gravities, as (horizontal, vertical): 0 start, 1 middle, 2 end.
+GRAVITIES = {
+    "northwest": (0, 0),
+    "north": (1, 0),
+    "northeast": (2, 0),
+    "west": (0, 1),
+    "center": (1, 1),
+    "east": (2, 1),
+    "southwest": (0, 2),
+    "south": (1, 2),
+    "southeast": (2, 2),
+}
+# A point in the image, (x, y) as fractions of its width and height from the top left.
+Point = tuple[float, float]
+_POINT = re.compile(r"(?P<x>\d+(?:\.\d+)?),(?P<y>\d+(?:\.\d+)?)")
 
 # ImageMagick masks parsed sizes with 0x7fffffff; refuse instead of silently wrapping.
 _MAX = 0x7FFFFFFF
@@ -80,13 +100,17 @@ class Geometry:
     width: float | None
     height: float | None
     flag: str = ""
+    # Where a "#" crop cuts: a name of GRAVITIES or a Point; None is Paperclip's centre.
+    gravity: str | Point | None = None
 
     def __post_init__(self) -> None:
-        problem = _problem(self.width, self.height, self.flag)
+        problem = _problem(self.width, self.height, self.flag) or _gravity_problem(
+            self.gravity, self.flag
+        )
         if problem:
             raise GeometryError(
-                f"Geometry(width={self.width!r}, height={self.height!r}, flag={self.flag!r})"
-                f" is not a valid geometry: {problem}"
+                f"Geometry(width={self.width!r}, height={self.height!r}, flag={self.flag!r}, "
+                f"gravity={self.gravity!r}) is not a valid geometry: {problem}"
             )
         # Normalise 100.0 to 100 so that equal geometries compare and print equally.
         for name in ("width", "height"):
@@ -104,19 +128,25 @@ class Geometry:
         if self.flag in ("@", "@>") or self.height is None:
             # Width only is written "W", as Paperclip writes it, and "W^" plans that way.
             return f"{w}{self.flag}"
-        return f"{w}x{h}{self.flag}"
+        return f"{w}x{h}{self.flag}{_gravity_str(self.gravity)}"
 
-    def plan(self, width: int, height: int) -> Plan:
-        """The resize (and crop) that turns a ``width`` x ``height`` source into the output."""
+    def plan(self, width: int, height: int, *, focus: Point | None = None) -> Plan:
+        """The resize (and crop) that turns a ``width`` x ``height`` source into the output.
+
+        ``focus``, an image's own focal point, overrides the geometry's gravity:
+        a ``#`` crop keeps it in frame, as near the output's middle as it can.
+        """
         if width < 1 or height < 1:
             raise ValueError(f"source size must be at least 1x1, got {width}x{height}")
+        if focus is not None and _gravity_problem(focus, "#"):
+            raise ValueError(f"focus must be a point (x, y) within 0..1, got {focus!r}")
         if self.flag == "%":
             return Plan(_percent(width, height, self.width, self.height))
         # Every other flag has whole-pixel sizes (checked in __post_init__).
         w = None if self.width is None else int(self.width)
         h = None if self.height is None else int(self.height)
         if self.flag == "#" and w is not None and h is not None:
-            return _paperclip_crop(width, height, w, h)
+            return _crop(width, height, w, h, focus or self.gravity)
         if self.flag in ("@", "@>") and w is not None:
             return Plan(_area(width, height, w, shrink_only=self.flag == "@>"))
         return Plan(_meta(width, height, w, h, self.flag))
@@ -144,6 +174,10 @@ def parse_geometry(spec: str) -> Geometry:
         raise error("offsets such as '+10+10' are not supported in a style geometry")
     if text[0] in _FLAG_CHARS:
         raise error(f"the flag {text[0]!r} must come at the end, e.g. '100x100{text[0]}'")
+    gravity = None
+    size, hash_, after = text.partition("#")
+    if after and not set(after) <= _FLAG_CHARS:  # "64x64#>" is two flags, said below
+        text, gravity = size + hash_, _parse_gravity(after, error)
     match = _SYNTAX.fullmatch(text)
     if match is None:
         # Name the flag when the size before it is fine, the commonest slip.
@@ -151,6 +185,8 @@ def parse_geometry(spec: str) -> Geometry:
         if tail and _SYNTAX.fullmatch(text[: tail.start()]):
             if set(tail.group()) <= _FLAG_CHARS:
                 raise error(f"only one flag is allowed (or '@>'), got {tail.group()!r}")
+            if tail.group()[0] in _FLAG_CHARS and tail.group()[1:].lower() in GRAVITIES:
+                raise error(_gravity_problem(tail.group()[1:], tail.group()[0]) or _HINT)
             raise error(f"unknown flag {tail.group()!r}; {_HINT}")
         raise error(_HINT)
 
@@ -170,10 +206,48 @@ def parse_geometry(spec: str) -> Geometry:
     if flag in ("@", "@>") and (match["sep"] or w is None):
         raise error("an area is a single number of pixels, e.g. '10000@' or '10000@>'")
 
-    problem = _problem(_number(w), _number(h), flag)
+    problem = _problem(_number(w), _number(h), flag) or _gravity_problem(gravity, flag)
     if problem:
         raise error(problem)
-    return Geometry(_number(w), _number(h), flag)
+    return Geometry(_number(w), _number(h), flag, gravity)
+
+
+def _parse_gravity(text: str, error: Callable[[str], GeometryError]) -> str | Point:
+    name = text.lower().replace("centre", "center")
+    if name in GRAVITIES:
+        return name
+    point = _POINT.fullmatch(text)
+    if point is None:
+        raise error(
+            f"unknown gravity {text!r}; expected one of {', '.join(GRAVITIES)} "
+            "or a point such as '0.3,0.7' (fractions of the width and height)"
+        )
+    return (_number(point["x"]) or 0, _number(point["y"]) or 0)
+
+
+def _gravity_problem(gravity: object, flag: str) -> str | None:
+    if gravity is None:
+        return None
+    if flag != "#":
+        return "a gravity only applies to '#' crops, e.g. '200x200#north'"
+    if isinstance(gravity, str):
+        return None if gravity in GRAVITIES else f"unknown gravity {gravity!r}"
+    if (
+        isinstance(gravity, tuple)
+        and len(gravity) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in gravity)
+        and all(0 <= v <= 1 for v in gravity)
+    ):
+        return None
+    return f"a gravity point is (x, y), each a fraction from 0 to 1, not {gravity!r}"
+
+
+def _gravity_str(gravity: str | Point | None) -> str:
+    if gravity is None:
+        return ""
+    if isinstance(gravity, str):
+        return gravity
+    return f"{_fmt(gravity[0])},{_fmt(gravity[1])}"
 
 
 def _number(text: str | None) -> float | None:
@@ -287,20 +361,45 @@ def _area(src_w: int, src_h: int, area: int, *, shrink_only: bool) -> tuple[int,
     return (max(w, 1), max(h, 1))
 
 
-def _paperclip_crop(src_w: int, src_h: int, width: int, height: int) -> Plan:
+def _crop(src_w: int, src_h: int, width: int, height: int, gravity: str | Point | None) -> Plan:
     # Paperclip's transformation_to: scale by the side that needs the larger ratio (width
     # on a tie), via "-resize Wx" / "-resize xH", then "-crop WxH+X+Y". Its offset is
     # computed from the unrounded scaled size and truncated (Ruby's "%d"), which is not
     # always what "-gravity center -crop" gives (that halves each size separately); we
-    # follow Paperclip so migrated thumbnails come out identical.
+    # follow Paperclip so migrated thumbnails come out identical. A named gravity places
+    # the box as ImageMagick's "-gravity NAME -crop WxH+0+0" does; a point centres it
+    # on the point, moved only as far as needed to stay inside the image.
     ratio_w = width / float(src_w)
     ratio_h = height / float(src_h)
     if ratio_h <= ratio_w:
         resize = _meta(src_w, src_h, width, None, "")
-        left, top = 0, int((src_h * ratio_w - height) / 2)
+        paperclip = (0, int((src_h * ratio_w - height) / 2))
     else:
         resize = _meta(src_w, src_h, None, height, "")
-        left, top = int((src_w * ratio_h - width) / 2), 0
+        paperclip = (int((src_w * ratio_h - width) / 2), 0)
+    if gravity is None:
+        left, top = paperclip
+    elif isinstance(gravity, str):
+        across, down = GRAVITIES[gravity]
+        left = _gravity_offset(resize[0], width, across)
+        top = _gravity_offset(resize[1], height, down)
+    else:
+        left = _focus_offset(resize[0], width, gravity[0])
+        top = _focus_offset(resize[1], height, gravity[1])
     # The scaled size always covers WxH, so -crop never clips; keep the box honest anyway.
     right, bottom = min(left + width, resize[0]), min(top + height, resize[1])
     return Plan(resize, (left, top, right, bottom))
+
+
+def _gravity_offset(size: int, crop: int, where: int) -> int:
+    # ImageMagick's GravityAdjustGeometry: the middle is size/2 - crop/2, each halved
+    # in integers; the end is size - crop.
+    if where == 0:
+        return 0
+    if where == 1:
+        return max(size // 2 - crop // 2, 0)
+    return max(size - crop, 0)
+
+
+def _focus_offset(size: int, crop: int, point: float) -> int:
+    return min(max(_round(point * size - crop / 2), 0), max(size - crop, 0))

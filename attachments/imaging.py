@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from . import plan
+from . import headers, plan
 from .exceptions import ImageTooLarge, InvalidImage
 from .geometry import Plan
 from .memory import MemoryBudget
@@ -72,10 +74,14 @@ _PREMULTIPLIED = {"LA": "La", "RGBA": "RGBa"}
 _STRAIGHT = {premultiplied: mode for mode, premultiplied in _PREMULTIPLIED.items()}
 _WEBP_MODES = {"L": "RGB", "LA": "RGBA"}  # WebP stores colour only
 _SRGB = ImageCms.createProfile("sRGB")
-_UNREADABLE = "The image cannot be read: the file is damaged, incomplete or not an image."
+_UNREADABLE = _("The image cannot be read: the file is damaged, incomplete or not an image.")
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 _ORIENTATION = 0x0112
+# Where Pillow's getexif() looks for the orientation; none is read if any is larger
+# than this (a camera's EXIF fits in one 64 KiB JPEG segment; hex doubles it).
+_ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "xmp", "XML:com.adobe.xmp")
+_METADATA_BYTES = 128 * 1024
 _UNLIMITED = MemoryBudget(None)
 
 # What a viewer does to the stored pixels to show an EXIF orientation upright.
@@ -124,12 +130,9 @@ class ImageInfo(_Typed):
     """What the header of an image says; no pixels were decoded to learn it."""
 
     format: str  # Pillow's name, except that a multi-picture JPEG (MPO) is "JPEG"
-    width: int  # as displayed, i.e. after the EXIF orientation
+    width: int  # as displayed, i.e. after the EXIF orientation (WebP: as stored)
     height: int
     mode: str  # as stored, e.g. "P" for GIF, "I;16" for 16-bit grey PNG, "CMYK"
-    # n_frames: from the header for PNG and WebP; for GIF Pillow walks the frame
-    # blocks, reading but not decoding them (22 ms for a 25 MB GIF of 40 frames).
-    frames: int
 
 
 @dataclass(frozen=True)
@@ -161,31 +164,46 @@ class _Source:
     orientation: int
     size: tuple[int, int]  # original, upright
     scale: float  # original pixels per decoded pixel
-    icc: bytes | None
+    to_srgb: ImageCms.ImageCmsTransform | None  # from the original's colour profile
 
 
-def probe(fp: BinaryIO, *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
+def probe(fp: IO[bytes], *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
     """Identify the image in ``fp`` from its header, or raise ``InvalidImage``.
 
     ``formats`` are the Pillow format names accepted (default ``DEFAULT_FORMATS``);
     only their parsers ever see the data. ``fp`` is read from its start and left
     rewound to it. Damage in the pixel data is found only by ``render``.
+
+    The work is bounded whatever the file (see ``headers``): Pillow's parsers
+    may make at most ``MAX_HEADER_READS`` reads of ``MAX_HEADER_BYTES`` in all
+    (a longer header is refused), frames after the first are never looked at,
+    orientation metadata is read only up to ``_METADATA_BYTES``, and a WebP's
+    30-byte header is read here, its EXIF orientation (at its end) left to
+    ``render``.
     """
     allowed = _readable(DEFAULT_FORMATS if formats is None else formats)
     names = ", ".join(_TYPES[fmt][2] if fmt in _TYPES else fmt for fmt in allowed)
+    invalid = _("The file is not a valid image. Accepted formats: %(formats)s.")
+    params = {"formats": names or _("none")}
     try:
-        with _decoding(f"The file is not a valid image. Accepted formats: {names or 'none'}."):
-            im = Image.open(fp, formats=allowed)
+        head = fp.read(headers.WEBP_HEADER)
+        fp.seek(0)
+        if "WEBP" in allowed and headers.is_webp(head):
+            if (webp := headers.webp_header(head)) is None:
+                raise InvalidImage(invalid, params=params)
+            width, height, alpha = webp
+            _check_pixels(width, height, max_pixels)
+            return ImageInfo("WEBP", width, height, "RGBA" if alpha else "RGB")
+        with _decoding(invalid, params):
+            im = _open_image(headers.HeaderReader(fp), allowed, max_pixels)
             width, height = _upright_size(im, _orientation(im), max_pixels)
-            # Not an animation: the extra pictures of an MPO are previews or depth maps.
-            frames = 1 if im.format == "MPO" else getattr(im, "n_frames", 1)
-        return ImageInfo(_format(im), width, height, im.mode, frames)
+        return ImageInfo(_format(im), width, height, im.mode)
     finally:
         fp.seek(0)
 
 
 def render(
-    fp: BinaryIO,
+    fp: IO[bytes],
     styles: Sequence[Style],
     *,
     max_pixels: int,
@@ -217,7 +235,7 @@ def render(
             for output in header.outputs.values():
                 image = _resample(source, output.geometry)
                 try:
-                    data = _encode(image, output.format, output.quality, source.icc, output.options)
+                    data = _encode(image, output.format, output.quality, output.options)
                 except (ValueError, TypeError, KeyError, OSError) as exc:
                     if isinstance(exc, OSError) and exc.errno is not None:
                         raise  # the machine, not the option: retryable
@@ -240,24 +258,79 @@ def _refused(output: plan.Output, exc: Exception) -> str:
 
 
 @contextmanager
-def _decoding(message: str) -> Iterator[None]:
+def _decoding(message: object, params: dict[str, Any] | None = None) -> Iterator[None]:
     """Turn Pillow's complaints about the data into ``InvalidImage(message)``."""
     try:
         yield
-    except Image.DecompressionBombError as exc:
-        # Pillow refuses above twice its MAX_IMAGE_PIXELS, before we can see the size.
-        raise ImageTooLarge(
-            f"The image has more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, "
-            "too many to be processed."
-        ) from exc
     except OSError as exc:
         # Pillow reports bad data as a bare OSError; an errno or a subclass
         # (ConnectionError, TimeoutError, ...) means reading failed: retryable.
         if exc.errno is not None or type(exc) not in (OSError, UnidentifiedImageError):
             raise
-        raise InvalidImage(message) from exc
+        raise InvalidImage(message, params=params) from exc
     except (SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error) as exc:
-        raise InvalidImage(message) from exc
+        raise InvalidImage(message, params=params) from exc
+
+
+def _open_image(
+    fp: IO[bytes] | headers.HeaderReader, formats: list[str], max_pixels: int
+) -> Image.Image:
+    """``Image.open`` with our pixel limit in place of Pillow's ``MAX_IMAGE_PIXELS``."""
+    try:
+        with _pillow_limit.at_least(max_pixels):
+            # The reader has the read, readline, seek and tell that Pillow uses of a file.
+            return Image.open(cast(IO[bytes], fp), formats=formats)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses above twice its limit, now at least ours, inside open(),
+        # before we see the size (the warning is raised only where warnings are errors).
+        raise _too_large(
+            _("The image has more than %(max)s pixels; the largest accepted is %(max)s pixels."),
+            max_pixels,
+        ) from exc
+
+
+def _too_large(message: object, max_pixels: int, **params: object) -> ImageTooLarge:
+    return ImageTooLarge(message, params={**params, "max": f"{max_pixels:,}"})
+
+
+class _PillowLimit:
+    """Lifts Pillow's ``MAX_IMAGE_PIXELS`` to at least ours while our opens run.
+
+    Pillow checks its own process-wide limit inside ``Image.open`` (and inside
+    plugins, before they allocate), so a project that lowered it would refuse
+    images our ``max_pixels`` accepts, with Pillow's words. Where it is already
+    as high as ours (Pillow's default, 89 MP, is above ours) nothing changes.
+    The first of our concurrent opens to lift it saves it, and the last one out
+    puts it back, unless the project changed it meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: int | None = None
+        self._lifted: int | None = None  # what we set it to, while we have it set
+
+    @contextmanager
+    def at_least(self, max_pixels: int) -> Iterator[None]:
+        with self._lock:
+            self._users += 1
+            current = Image.MAX_IMAGE_PIXELS
+            if current is not None and max_pixels > current:
+                if self._lifted is None:
+                    self._saved = current
+                Image.MAX_IMAGE_PIXELS = self._lifted = max_pixels
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if not self._users and self._lifted is not None:
+                    if self._lifted == Image.MAX_IMAGE_PIXELS:
+                        Image.MAX_IMAGE_PIXELS = self._saved
+                    self._lifted = None
+
+
+_pillow_limit = _PillowLimit()
 
 
 def _readable(formats: Collection[str] | None = None) -> list[str]:
@@ -274,7 +347,10 @@ def _format(im: Image.Image) -> str:
 
 
 def _orientation(im: Image.Image) -> int:
-    """The EXIF orientation from what the header gave; 1 if absent or unusable."""
+    """The EXIF orientation from what the header gave; 1 if absent, unusable or oversized."""
+    if any(len(im.info.get(key) or "") > _METADATA_BYTES for key in _ORIENTATION_SOURCES):
+        # Parsing it takes a Python loop per EXIF entry and a search through XMP.
+        return 1
     try:
         # The base method reads only what open() parsed; PngImageFile.getexif would
         # decode the whole image to look for an eXIf chunk after the pixel data.
@@ -286,12 +362,22 @@ def _orientation(im: Image.Image) -> int:
 
 def _upright_size(im: Image.Image, orientation: int, max_pixels: int) -> tuple[int, int]:
     width, height = im.size
-    if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"The image is {width}x{height} pixels ({width * height:,}); "
-            f"the largest accepted is {max_pixels:,} pixels."
-        )
+    _check_pixels(width, height, max_pixels)
     return (height, width) if _TO_STORED[orientation][0] else (width, height)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise _too_large(
+            _(
+                "The image is %(width)dx%(height)d pixels (%(pixels)s); the largest accepted is "
+                "%(max)s pixels."
+            ),
+            max_pixels,
+            width=width,
+            height=height,
+            pixels=f"{width * height:,}",
+        )
 
 
 @dataclass
@@ -310,10 +396,10 @@ class _Header:
 
 
 def _open(
-    fp: BinaryIO, styles: Sequence[Style], max_pixels: int, qualities: dict[str, int]
+    fp: IO[bytes], styles: Sequence[Style], max_pixels: int, qualities: dict[str, int]
 ) -> _Header:
     with _decoding(_UNREADABLE):
-        im = Image.open(fp, formats=_readable())
+        im = _open_image(fp, _readable(), max_pixels)
         orientation = _orientation(im)
         size = _upright_size(im, orientation, max_pixels)
     swap = _TO_STORED[orientation][0]
@@ -355,13 +441,15 @@ def _footprint(im: Image.Image, full: tuple[int, int]) -> int:
 
 
 def _decode(header: _Header) -> _Source:
-    im, icc, scale, need = header.image, header.icc, header.scale, header.need
+    im, scale, need = header.image, header.scale, header.need
+    to_srgb = None
     with _decoding(_UNREADABLE):
         im.load()
         if im.mode == "CMYK":
-            im, icc = _cmyk_to_rgb(im, icc), None
+            im = _cmyk_to_rgb(im, header.icc)
         else:
             im = _normalise(im)
+            to_srgb = _srgb_transform(header.icc, grey=im.mode in ("L", "LA"))
     if im.mode in _PREMULTIPLIED and im.getchannel("A").getextrema() == (255, 255):
         # Opaque throughout, as many exported PNGs are: the alpha channel says
         # nothing, and dropping it costs a fifth of premultiplying (one fast pass
@@ -374,8 +462,8 @@ def _decode(header: _Header) -> _Source:
     factor = min(im.width // int(need[0] * _REDUCE_GAP), im.height // int(need[1] * _REDUCE_GAP))
     if factor >= 2:
         im, scale = im.reduce(factor), scale * factor
-    im.info = {}  # Resized copies inherit info; no EXIF, XMP or comments may leak out.
-    return _Source(im, header.orientation, header.size, scale, icc)
+    im.info = {}  # Resized copies inherit info; no EXIF, XMP, comments or profile may leak out.
+    return _Source(im, header.orientation, header.size, scale, to_srgb)
 
 
 def _draft(im: Image.Image, target: tuple[int, int]) -> float:
@@ -392,11 +480,40 @@ def _draft(im: Image.Image, target: tuple[int, int]) -> float:
 def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     if icc:
         try:
-            return ImageCms.profileToProfile(im, io.BytesIO(icc), _SRGB, outputMode="RGB")
+            converted = ImageCms.profileToProfile(im, io.BytesIO(icc), _SRGB, outputMode="RGB")
+            assert converted is not None  # None only when converting in place
+            return converted
         except ImageCms.PyCMSError:
             pass  # A broken or non-CMYK profile: fall back to the plain formula.
     # (255 - C) * (255 - K) / 255 per channel; Pillow has already undone Adobe's inversion.
     return im.convert("RGB")
+
+
+def _srgb_transform(icc: bytes | None, *, grey: bool) -> ImageCms.ImageCmsTransform | None:
+    """The transform from the original's profile to sRGB; None where none is needed.
+
+    Styles carry no profile, so browsers show them as sRGB: pixels in another
+    space must be converted. An sRGB profile (by its description) needs nothing,
+    and neither does one that cannot be used (unreadable, or for the other kind of
+    samples): the image is then taken as sRGB, as a browser does without a profile.
+    """
+    if not icc:
+        return None
+    try:
+        profile = ImageCms.getOpenProfile(io.BytesIO(icc))
+        space = profile.profile.xcolor_space.strip()
+        if space != ("GRAY" if grey else "RGB") or _is_srgb(profile):
+            return None
+        return ImageCms.buildTransform(profile, _SRGB, "L" if grey else "RGB", "RGB")
+    except ImageCms.PyCMSError:
+        return None
+
+
+def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
+    # "sRGB IEC61966-2.1", "sRGB built-in", "sRGB v4 ICC preference", ... but not
+    # the linear variants some tools write.
+    description = (profile.profile.profile_description or "").lower()  # None if untitled
+    return description.startswith("srgb") and "linear" not in description
 
 
 def _normalise(im: Image.Image) -> Image.Image:
@@ -431,21 +548,34 @@ def _resample(source: _Source, geometry: Plan) -> Image.Image:
     limits = source.image.size * 2  # (width, height, width, height)
     box = [min(value / source.scale, limit) for value, limit in zip(box, limits, strict=True)]
     image = source.image.resize(
-        size, Image.Resampling.LANCZOS, box=tuple(box), reducing_gap=_RESIZE_GAP
+        size,
+        Image.Resampling.LANCZOS,
+        box=(box[0], box[1], box[2], box[3]),
+        reducing_gap=_RESIZE_GAP,
     )
     if source.orientation in _UPRIGHT:
         image = image.transpose(_UPRIGHT[source.orientation])
-    return image.convert(_STRAIGHT[image.mode]) if image.mode in _STRAIGHT else image
+    if image.mode in _STRAIGHT:
+        image = image.convert(_STRAIGHT[image.mode])
+    return _apply(source.to_srgb, image) if source.to_srgb else image
+
+
+def _apply(transform: ImageCms.ImageCmsTransform, image: Image.Image) -> Image.Image:
+    """Convert a style to sRGB: after resampling, where it has the fewest pixels."""
+    alpha = image.getchannel("A") if image.mode in ("LA", "RGBA") else None
+    colour = image.convert(image.mode[:-1]) if alpha is not None else image
+    converted = transform.apply(colour)
+    if image.mode.startswith("L"):
+        converted = converted.convert("L")  # neutral greys come out with R = G = B
+    if alpha is not None:
+        converted.putalpha(alpha)
+    converted.info = {}  # apply() labels its output with the sRGB profile
+    return converted
 
 
 def _encode(
-    image: Image.Image,
-    fmt: str,
-    quality: int | None,
-    icc: bytes | None,
-    options: Sequence[tuple[str, Any]] = (),
+    image: Image.Image, fmt: str, quality: int | None, options: Sequence[tuple[str, Any]] = ()
 ) -> bytes:
-    grey = image.mode in ("L", "LA")
     params: dict[str, Any] = {}
     if fmt == "JPEG":
         # optimize=True would change nothing: libjpeg always optimises progressive scans.
@@ -456,10 +586,7 @@ def _encode(
         image = image.convert(_WEBP_MODES.get(image.mode, image.mode))
         params = {"quality": quality, "method": _WEBP_METHOD}
     elif fmt == "GIF":
-        image, icc = _to_palette(image), None
-    # A profile describes grey or colour samples; never attach it to the other kind.
-    if icc and (image.mode in ("L", "LA")) == grey:
-        params["icc_profile"] = icc
+        image = _to_palette(image)
     params.update(options)  # the style's own say over our defaults
     buffer = io.BytesIO()
     image.save(buffer, fmt, **params)

@@ -42,7 +42,7 @@ class Outcome(enum.Enum):
         return self in (Outcome.READY, Outcome.SUPERSEDED)
 
 
-def _record(field: AttachmentField, job: Job) -> models.QuerySet:
+def _record(field: AttachmentField, job: Job) -> models.QuerySet[models.Model]:
     """The record, as long as it still points at the job's upload."""
     return field.model._base_manager.filter(pk=job.object_id, **{field.attname: job.source})
 
@@ -61,7 +61,7 @@ def process(job: Job) -> Outcome:
     staged = storage.staging_storage()
     row = record.values_list(field.state_attname, field.styles_attname).first()
     if row is None:
-        staged.delete(job.source)
+        storage.delete_all(staged, [job.source])
         return Outcome.SUPERSEDED
     published = row[0] == READY
     due = [field.styles[name] for name in field.due(row[1])]
@@ -77,7 +77,7 @@ def process(job: Job) -> Outcome:
     replaced = _publish(field, job, made)
     if replaced is None:
         storage.delete_all(field.storage, made.written)
-        staged.delete(job.source)
+        storage.delete_all(staged, [job.source])
         return Outcome.SUPERSEDED
     storage.delete_all(field.storage, replaced)
     _clean_up(field, job)
@@ -107,7 +107,7 @@ def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[st
 
 def _clean_up(field: AttachmentField, job: Job) -> None:
     """After publishing: drop the staged original and the versions this one replaced."""
-    storage.staging_storage().delete(job.source)
+    storage.delete_all(storage.staging_storage(), [job.source])
     for name in job.previous_names:
         if name != job.source:
             storage.delete_all(field.storage, storage.version_files(field.storage, name))

@@ -100,7 +100,7 @@ def claim(
     claim's own commit, so a busy worker pays one commit (one disk sync) per
     job instead of two. If the claim raises, they are not deleted.
     """
-    for name in queues or [None]:
+    for name in queues or (None,):
         job = _claim_one(worker_id, name, min_priority, max_priority, finished)
         finished = ()
         if job is not None:
@@ -122,8 +122,8 @@ def _claim_one(
     filters = tuple(name for name, value in values.items() if value is not None)
     # Relaxed only in autocommit: inside a caller's transaction it would relax their commit.
     relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
-    params = [worker_id, now, now, *(values[name] for name in filters)]
-    deleting = [*finished, worker_id] if finished else []
+    params: list[Any] = [worker_id, now, now, *(values[name] for name in filters)]
+    deleting: list[Any] = [*finished, worker_id] if finished else []
     if finished and connection.vendor != "postgresql":
         # No data-modifying WITH here: the DELETE and the claim share a transaction.
         with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
@@ -192,7 +192,7 @@ def _claim_sql(using: str, filters: tuple[str, ...], relaxed: bool, finishing: i
     asynchronous = (
         " AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL" if relaxed else ""
     )
-    returning = ", ".join(qn(field.column) for field in Job._meta.concrete_fields)
+    returning = ", ".join(qn(field.column) for field in Job._meta.concrete_fields if field.column)
     finished = f"WITH finished AS ({_delete_sql(using, finishing)}) " if finishing else ""
     return (
         f"{finished}UPDATE {table} SET {qn('locked_by')} = %s, {qn('locked_at')} = %s "

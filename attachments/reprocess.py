@@ -138,7 +138,9 @@ class Reprocess:
             yield batch
             last = batch[-1][0]
 
-    def _make(self, attachment: AttachmentField, due: list[tuple[Any, str]], summary: Summary):
+    def _make(
+        self, attachment: AttachmentField, due: list[tuple[Any, str]], summary: Summary
+    ) -> None:
         """Process ``due`` records here, on ``concurrency`` threads."""
         if not due:
             return
@@ -176,7 +178,9 @@ class Reprocess:
         for thread in started:
             thread.join()
 
-    def _enqueue(self, attachment: AttachmentField, due: list[tuple[Any, str]], summary: Summary):
+    def _enqueue(
+        self, attachment: AttachmentField, due: list[tuple[Any, str]], summary: Summary
+    ) -> None:
         """Queue a job per record in ``due`` that has none yet, in one commit."""
         using = router.db_for_write(Job)
         with transaction.atomic(using=using):

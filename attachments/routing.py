@@ -40,10 +40,10 @@ class QueueOrder:
         """Return the queues to try for one claim; empty means every queue."""
         if self.weights is None:
             return self.names
-        rng = rng or random
+        choices = rng.choices if rng else random.choices
         names, weights, chosen = list(self.names), list(self.weights), []
         while names:
-            index = rng.choices(range(len(names)), weights=weights)[0]
+            index = choices(range(len(names)), weights=weights)[0]
             chosen.append(names.pop(index))
             weights.pop(index)
         return tuple(chosen)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q, Sum
@@ -44,7 +45,9 @@ def queue_counts(now: datetime | None = None) -> dict[str, dict[str, int]]:
     """Count jobs per queue and state, in one query: ``{queue: {state: n}}``."""
     now = now or timezone.now()
     counts = {state: Count("pk", filter=state_filter(state, now)) for state in STATES}
-    rows = Job.objects.order_by("queue").values("queue").annotate(**counts)
+    rows: Iterable[Mapping[str, Any]] = (
+        Job.objects.order_by("queue").values("queue").annotate(**counts)
+    )
     return {row["queue"]: {state: row[state] for state in STATES} for row in rows}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 
 from .conf import conf
@@ -17,7 +18,7 @@ from .exceptions import AttachmentsError
 from .targets import resolve
 
 if TYPE_CHECKING:
-    from .fields import AttachmentFieldFile
+    from .files import AttachmentFieldFile
 
 _SALT = "attachments.status"
 
@@ -40,30 +41,31 @@ def status_url(file: AttachmentFieldFile) -> str | None:
 
 
 def img_attrs(file: Any, style: str) -> dict[str, Any]:
-    """Return the ``<img>`` attributes of one style: src, known size, polling hooks."""
-    attrs: dict[str, Any] = {"src": file.style_url(style)}
+    """Return the ``<img>`` attributes of one style: src, state, known size, polling hooks."""
+    # The state lets a page style each one (img[data-attachment-state="failed"]).
+    attrs: dict[str, Any] = {"src": file.style_url(style), "data-attachment-state": file.state}
     size = file.style_size(style)  # known from the header, made or not
     if size:
         attrs["width"], attrs["height"] = size
+    # Only an attachment on its way is polled: a failed one will not change by itself.
     if file.processing:
         url = status_url(file)
         if url:
-            attrs.update(
-                {
-                    "data-attachment-status": url,
-                    "data-attachment-style": style,
-                    "data-attachment-state": "processing",
-                }
-            )
+            attrs.update({"data-attachment-status": url, "data-attachment-style": style})
     return attrs
 
 
 def read(value: str) -> dict[str, Any]:
     """Return ``{"state": ..., "urls": {style: url}}`` for a token, with one query."""
     try:
-        field_id, pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
+        field_id, raw_pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
         field = resolve(field_id)
-    except (signing.BadSignature, ValueError, TypeError, AttachmentsError) as exc:
+        if not isinstance(raw_pk, str):
+            raise TypeError(f"A primary key is signed as a string, not {raw_pk!r}.")
+        # Signed by this project, yet maybe not for this model's pk (a token
+        # from before a pk's type changed): unreadable is unknown, not a crash.
+        pk = field.model._meta.pk.to_python(raw_pk)
+    except (signing.BadSignature, ValueError, TypeError, ValidationError, AttachmentsError) as exc:
         raise BadToken(str(exc)) from exc
     columns = (field.attname, field.state_attname, field.styles_attname)
     row = field.model._base_manager.filter(pk=pk).values_list(*columns).first()

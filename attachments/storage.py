@@ -9,11 +9,14 @@ it wrote itself.
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import os
 import posixpath
+import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import IO
@@ -35,12 +38,27 @@ class StorageMismatch(AttachmentsError):
     """A storage saved a file under another name than the one asked for."""
 
 
+# The folder unique_name() makes for one upload: its files are that upload's alone.
+_VERSION_FOLDER = re.compile(r"[0-9a-f]{32}")
+
+
 def staging_storage() -> Storage:
     """Return the storage uploads wait in until their job has run."""
     alias = conf.STAGING_STORAGE
     if alias:
         return storages[alias]
-    return _default_staging(str(settings.MEDIA_ROOT))
+    return _default_staging(staging_root())
+
+
+def staging_root() -> str:
+    """Return the folder of the default staging storage: ``STAGING_ROOT``, else beside MEDIA_ROOT.
+
+    ``<MEDIA_ROOT>-staging`` is outside everything that serves MEDIA_ROOT, on
+    the disk media already lives on, and named after MEDIA_ROOT so that two
+    sites whose media folders share a parent never share a staging folder.
+    """
+    root = conf.STAGING_ROOT or os.path.abspath(settings.MEDIA_ROOT).rstrip(os.sep) + "-staging"
+    return os.path.abspath(root)
 
 
 class _PrivateFileSystemStorage(FileSystemStorage):
@@ -51,8 +69,8 @@ class _PrivateFileSystemStorage(FileSystemStorage):
 
 
 @cache
-def _default_staging(media_root: str) -> Storage:
-    return _PrivateFileSystemStorage(location=os.path.join(media_root, "attachments-staging"))
+def _default_staging(root: str) -> Storage:
+    return _PrivateFileSystemStorage(location=root)
 
 
 def upload_filename(client_name: str, source_format: str) -> str:
@@ -104,7 +122,9 @@ def put(storage: Storage, name: str, content: bytes | IO[bytes]) -> None:
         storage.delete(name)
     file = ContentFile(content) if isinstance(content, bytes) else File(content)
     # Read by django-storages for the object's Content-Type.
-    file.content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    file.content_type = (  # type: ignore[attr-defined]
+        mimetypes.guess_type(name)[0] or "application/octet-stream"
+    )
     saved = storage.save(name, file)
     if saved != name:
         storage.delete(saved)
@@ -112,6 +132,106 @@ def put(storage: Storage, name: str, content: bytes | IO[bytes]) -> None:
 
 
 def delete_all(storage: Storage, names: Iterable[str]) -> None:
-    """Delete ``names`` from ``storage``; names already gone are fine."""
+    """Delete ``names`` from ``storage``, and each upload's folder with its last file.
+
+    Names already gone are fine.
+    """
     for name in names:
         storage.delete(name)
+        remove_empty_folder(storage, posixpath.dirname(name))
+
+
+def is_version_folder(folder: str) -> bool:
+    """Is ``folder`` the folder ``unique_name`` made for one upload?"""
+    return bool(_VERSION_FOLDER.fullmatch(posixpath.basename(folder)))
+
+
+def walk(storage: Storage) -> Iterator[tuple[str, datetime]]:
+    """Yield the name and modification time of every file in ``storage``.
+
+    An upload's folder left empty (a process killed between deleting its last
+    file and the folder) comes as its name with a trailing slash.
+    """
+    bucket = getattr(storage, "bucket", None)
+    if bucket is not None:
+        # S3: one paginated listing carries the times; listdir() would cost a
+        # request per folder and get_modified_time() one per file.
+        location = str(getattr(storage, "location", "")).strip("/")
+        prefix = location + "/" if location else ""
+        for summary in bucket.objects.filter(Prefix=prefix):
+            if not summary.key.endswith("/"):
+                yield summary.key[len(prefix) :], summary.last_modified
+        return
+    yield from _walk_folders(storage, "")
+
+
+def _walk_folders(storage: Storage, folder: str) -> Iterator[tuple[str, datetime]]:
+    try:
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:
+        return  # nothing staged yet, or removed while we looked
+    for file in files:
+        name = posixpath.join(folder, file)
+        try:
+            yield name, storage.get_modified_time(name)
+        except FileNotFoundError:
+            continue
+    for child in folders:
+        yield from _walk_folders(storage, posixpath.join(folder, child))
+    if not (folders or files) and is_version_folder(folder):
+        try:
+            modified = storage.get_modified_time(folder)
+        except (OSError, NotImplementedError):
+            return
+        yield folder + "/", modified
+
+
+def remove_empty_folder(storage: Storage, folder: str) -> None:
+    """Remove an upload's folder if it is empty; only real folders (FileSystemStorage) exist."""
+    # Only an upload's own folder: a shared parent (upload_to) may be getting a
+    # new upload's folder this very moment, which removing it would break.
+    if not isinstance(storage, FileSystemStorage) or not is_version_folder(folder):
+        return
+    with contextlib.suppress(OSError):  # not empty (other files of the version), or gone
+        os.rmdir(storage.path(folder))
+
+
+def place(storage: Storage) -> tuple[str, str] | None:
+    """Return where ``storage`` keeps its files: a volume and a ``/``-separated path in it.
+
+    Two storages overlap when one's path lies in the other's on the same
+    volume. None for storages whose place cannot be told.
+    """
+    if isinstance(storage, FileSystemStorage):
+        return "file", os.path.realpath(storage.location).replace(os.sep, "/")
+    bucket = getattr(storage, "bucket_name", None)
+    if bucket:
+        endpoint = getattr(storage, "endpoint_url", None) or ""
+        return f"s3:{endpoint}:{bucket}", "/" + str(getattr(storage, "location", "")).strip("/")
+    return None
+
+
+def folder_place(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Return the place of a local folder, comparable with ``place``'s."""
+    return "file", os.path.realpath(path).replace(os.sep, "/")
+
+
+def served_folders() -> dict[str, tuple[str, str]]:
+    """Return the places of the folders a site serves, by their setting."""
+    found = {}
+    for setting in ("MEDIA_ROOT", "STATIC_ROOT"):
+        if value := getattr(settings, setting, None):
+            found[setting] = folder_place(value)
+    for entry in getattr(settings, "STATICFILES_DIRS", ()):
+        # An entry is a path or a (prefix, path) pair.
+        path = entry[1] if isinstance(entry, tuple | list) else entry
+        found[f"STATICFILES_DIRS ({path})"] = folder_place(path)
+    return found
+
+
+def within(inner: tuple[str, str], outer: tuple[str, str]) -> bool:
+    """Does the place ``inner`` lie in ``outer`` (or is it ``outer``)?"""
+    (inner_volume, inner_path), (outer_volume, outer_path) = inner, outer
+    return inner_volume == outer_volume and (
+        inner_path == outer_path or inner_path.startswith(outer_path.rstrip("/") + "/")
+    )

@@ -53,6 +53,6 @@ def _installed(field: AttachmentField) -> bool:
     # A model can leave the registry again (tests build and drop models).
     opts = field.model._meta
     try:
-        return apps.get_registered_model(opts.app_label, opts.model_name) is field.model
+        return apps.get_registered_model(opts.app_label, str(opts.model_name)) is field.model
     except LookupError:
         return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import IO
 
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
 
 from . import imaging
 from .conf import conf
@@ -20,11 +21,12 @@ def validate_upload(file: IO[bytes], size: int | None = None) -> imaging.ImageIn
     if size is None:
         size = _size(file)
     if size == 0:
-        raise InvalidImage("The submitted file is empty.")
+        raise InvalidImage(_("The submitted file is empty."), code="empty")
     if size > conf.MAX_BYTES:
         raise ImageTooLarge(
-            f"The file is {filesizeformat(size)}; the largest accepted is "
-            f"{filesizeformat(conf.MAX_BYTES)}."
+            _("The file is %(size)s; the largest accepted is %(max)s."),
+            code="file_too_large",
+            params={"size": filesizeformat(size), "max": filesizeformat(conf.MAX_BYTES)},
         )
     position = file.tell()
     try:

@@ -134,7 +134,7 @@ def enqueue(
     with transaction.atomic(using=using, savepoint=False):
         if not new_record and lock(field, object_id, using) != source:
             staged = storage.staging_storage()
-            transaction.on_commit(lambda: staged.delete(source), using=using)
+            transaction.on_commit(lambda: storage.delete_all(staged, [source]), using=using)
             return None
         return _enqueue(field, object_id, source, previous, using, new_record=new_record)
 

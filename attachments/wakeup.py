@@ -1,4 +1,9 @@
-"""How an idle worker waits for work: LISTEN/NOTIFY on PostgreSQL, polling elsewhere."""
+"""How an idle worker waits for work.
+
+PostgreSQL: LISTEN/NOTIFY. SQLite: a connection of its own watches
+``PRAGMA data_version``, which changes whenever another connection commits,
+a look that reads no table. Elsewhere: polling the job table.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ logger = logging.getLogger("attachments")
 # listening worker still looks at the table this often.
 _LISTEN_FALLBACK = 1.0
 _MIN_SLICE = 0.25
+# How often an idle SQLite worker asks whether anything was committed: a few
+# microseconds each (measured in benchmarks/queue.py: pickup and idle CPU).
+_DATA_VERSION_INTERVAL = 0.006
 
 
 class Waiter(Protocol):
@@ -93,11 +101,55 @@ class ListeningWaiter:
             self.connection = None
 
 
+class DataVersionWaiter:
+    """SQLite: a dedicated connection watching ``PRAGMA data_version``.
+
+    An enqueue commits from another connection, which changes the number; the
+    job table is then looked at, or once ``_LISTEN_FALLBACK`` has passed for
+    jobs that become due by the clock. Any commit (a session, a stats row)
+    wakes the worker too: one needless look, no harm.
+    """
+
+    def __init__(self, using: str, stopping: threading.Event) -> None:
+        wrapper = connections[using]
+        self.stopping = stopping
+        self.connection = wrapper.get_new_connection(wrapper.get_connection_params())
+        self.version = self._version()
+
+    def _version(self) -> int:
+        return int(self.connection.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + max(timeout, _LISTEN_FALLBACK)
+        try:
+            while not self.stopping.is_set():
+                # A plain sleep: Event.wait's timed lock costs several times more CPU.
+                time.sleep(_DATA_VERSION_INTERVAL)
+                version = self._version()
+                if version != self.version:
+                    self.version = version
+                    return
+                if time.monotonic() >= deadline:
+                    return
+        except Exception:
+            # The file went away or is locked in a way we cannot read: poll instead.
+            logger.warning("Cannot watch the SQLite database; polling.", exc_info=True)
+            self.stopping.wait(timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection.close()
+
+
 def waiter_for(using: str, stopping: threading.Event) -> Waiter:
     """Return the best way to wait for new jobs on database ``using``."""
-    if connections[using].vendor == "postgresql":
+    connection = connections[using]
+    if connection.vendor == "postgresql":
         try:
             return ListeningWaiter(using, stopping)
         except Exception:  # psycopg2, a pooler without LISTEN...: polling still works
             logger.warning("LISTEN is not available; polling the job table.", exc_info=True)
+    # is_in_memory_db() is the SQLite wrapper's own.
+    if connection.vendor == "sqlite" and not connection.is_in_memory_db():  # type: ignore[attr-defined]
+        return DataVersionWaiter(using, stopping)
     return PollingWaiter(stopping)

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.admin.widgets import AdminFileWidget
 from django.forms import ClearableFileInput
 from django.forms.utils import flatatt
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
@@ -39,15 +39,26 @@ class AttachmentWidget(ClearableFileInput):
         }
         attrs.pop("width", None)
         attrs.pop("height", None)
+        # Every label is there, shown in its own state only, so that the
+        # failure of an upload shown as processing can be told in place.
         return format_html(
             '<div class="attachment-preview" data-attachment-preview data-state="{}">'
             '<img{} alt="" style="max-width:200px;max-height:200px;display:block">'
             "{}</div>",
             value.state,
             flatatt(attrs),
-            format_html('<p class="help" data-attachment-label>{}</p>', labels[value.state])
-            if value.state in labels
-            else "",
+            format_html_join(
+                "",
+                '<p class="help"{}>{}</p>',
+                (
+                    (
+                        flatatt({"data-attachment-label": state, "hidden": state != value.state}),
+                        text,
+                    )
+                    for state, text in labels.items()
+                    if value.state != "ready"
+                ),
+            ),
         )
 
 

@@ -24,14 +24,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
+from typing import Any, cast
 
 from django.db import DatabaseError, connections, router
 
-from . import orphans, processing, queue, stats
+from . import leftovers, orphans, processing, queue, stats
 from .conf import conf
 from .models import Job
 from .routing import QueueOrder
-from .wakeup import waiter_for
+from .wakeup import Waiter, waiter_for
 
 logger = logging.getLogger("attachments")
 
@@ -43,33 +44,103 @@ _STATS_EVERY = 60.0  # seconds between progress lines of a long-running worker
 _SIGNAL_LATENCY = 0.25
 _HOUSEKEEPING_EVERY = 30.0
 _ORPHANS_EVERY = 300.0  # scans every model with attachments: seldom
+# Lists the whole staging storage; leftovers wait LEFTOVER_GRACE (a day) anyway.
+_LEFTOVERS_EVERY = 3600.0
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a worker did over a stretch of time: its counts, and how long it had work."""
+
+    processed: int = 0
+    failed: int = 0
+    busy: float = 0.0  # seconds with at least one job running
+    elapsed: float = 0.0
+
+    def __sub__(self, earlier: Tally) -> Tally:
+        return Tally(
+            self.processed - earlier.processed,
+            self.failed - earlier.failed,
+            self.busy - earlier.busy,
+            self.elapsed - earlier.elapsed,
+        )
+
+    @property
+    def rate(self) -> float:
+        """Jobs per second of busy time: an idle hour does not dilute it."""
+        return self.processed / self.busy if self.busy > 0 else 0.0
+
+    def __str__(self) -> str:
+        noun = "job" if self.processed == 1 else "jobs"
+        text = f"{self.processed} {noun} processed, {self.failed} failed"
+        if self.processed:
+            text += f"; {self.rate:.1f} j/s over {duration(self.busy)} busy"
+        return f"{text} of {duration(self.elapsed)}"
+
+
+def duration(seconds: float) -> str:
+    """Say how long ``seconds`` is, briefly: ``0.42 s``, ``42 s``, ``3 min``, ``2 h 5 min``."""
+    if seconds < 10:
+        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
 
 
 @dataclass
 class Stats:
+    """A worker's running tally; its threads report each job's start and end."""
+
     processed: int = 0
     failed: int = 0
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+    started: float = field(default=-1.0)
     per_minute: stats.MinuteCounts = field(
         default_factory=stats.MinuteCounts, repr=False, compare=False
     )
+    _busy: float = field(default=0.0, repr=False)
+    _active: int = field(default=0, repr=False)
+    _busy_since: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def record(self, outcome: processing.Outcome) -> None:
+    def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.clock()
+
+    def begin(self) -> None:
+        """Count a job as running from now."""
         with self._lock:
-            self.processed += 1
-            failed = outcome in (processing.Outcome.FAILED, processing.Outcome.RETRYING)
-            self.failed += failed
-        self.per_minute.add(failed=failed)
+            if not self._active:
+                self._busy_since = self.clock()
+            self._active += 1
+
+    def end(self, outcome: processing.Outcome | None) -> None:
+        """Count a job as ended, with its outcome (None: handed back unsettled)."""
+        failed = outcome in (processing.Outcome.FAILED, processing.Outcome.RETRYING)
+        with self._lock:
+            self._active -= 1
+            if not self._active:
+                self._busy += self.clock() - self._busy_since
+            if outcome is not None:
+                self.processed += 1
+                self.failed += failed
+        if outcome is not None:
+            self.per_minute.add(failed=failed)
+
+    def tally(self) -> Tally:
+        """Return the counts and times so far, a job still running counting as busy."""
+        with self._lock:
+            now = self.clock()
+            busy = self._busy + (now - self._busy_since if self._active else 0.0)
+            return Tally(self.processed, self.failed, busy, now - self.started)
 
     @property
     def rate(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.processed / elapsed if elapsed > 0 else 0.0
+        return self.tally().rate
 
     def __str__(self) -> str:
-        noun = "job" if self.processed == 1 else "jobs"
-        return f"{self.processed} {noun} processed at {self.rate:.1f} j/s, {self.failed} failed"
+        return str(self.tally())
 
 
 class Worker:
@@ -87,6 +158,7 @@ class Worker:
         shutdown_timeout: float | None = None,
         worker_id: str | None = None,
         run: Callable[[Job], processing.Outcome] = processing.run,
+        hold_signals: bool = False,
     ) -> None:
         self.queues = queues if isinstance(queues, QueueOrder) else QueueOrder(tuple(queues))
         self.burst = burst
@@ -99,14 +171,26 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = Stats()
         self.forced = False  # stopped by a second signal or the shutdown timeout
+        self.signalled = False  # told to stop by SIGINT/SIGTERM
+        # Leave SIGINT/SIGTERM blocked when run() returns, for a process that
+        # exits next: one landing then stays pending (see stop_signal_pending)
+        # instead of killing it with status 143 halfway through its exit.
+        self.hold_signals = hold_signals
+        self.handed_back: list[Job] = []  # running jobs a forced stop put back in the queue
+        # True while an inline job runs in the main thread: only then does a
+        # second signal interrupt it (elsewhere it would cut short the clean-up).
+        self._interruptible = False
         self._run_job = run
-        self._stopping = threading.Event()
+        self._stopping = threading.Event()  # also set by the clean-up of a burst
+        self._stop_requested = False  # by stop(): a signal after it is a second one
         self._running: dict[int, tuple[Job, float]] = {}  # job id -> (job, started)
         self._changed = threading.Condition()  # notified whenever a job ends
         # Ids of done jobs whose rows the next claim deletes (guarded by _changed).
         self._done: list[int] = []
         self._inbox: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
         self._next_housekeeping = self._next_stats = self._next_orphans = time.monotonic()
+        self._next_leftovers = self._next_orphans
+        self._last_tally = Tally()  # as of the last progress line
         self._drained = False  # a burst found nothing more to do
         # Set once every job is settled or handed back: heartbeats go on until
         # then, through the drain, or live jobs would be taken over meanwhile.
@@ -114,6 +198,7 @@ class Worker:
 
     def stop(self) -> None:
         """Stop claiming; ``run`` returns once running jobs end (or the timeout passes)."""
+        self._stop_requested = True
         self._stopping.set()
         with self._changed:
             self._changed.notify_all()
@@ -130,29 +215,54 @@ class Worker:
         threading.Thread(target=self._heartbeat, name="attachments-heartbeat", daemon=True).start()
         for thread in threads:
             thread.start()
-        try:
-            with _SignalHandlers(self):
+        # The handlers stay in place through the clean-up: a second signal
+        # landing after the last job ended only makes the stop a forced one,
+        # instead of killing the process halfway through it.
+        with _SignalHandlers(self):
+            try:
                 self._loop(waiter)
                 self._drain()
-        except KeyboardInterrupt:
-            if not self._stopping.is_set():
-                raise
-            self.forced = True
-        finally:
-            self._stopping.set()
-            for job, _ in list(self._running.values()):
-                queue.release(job)  # only jobs still running after the timeout remain
-            self._complete_done()
-            self._finished.set()
-            for _ in threads:
-                self._inbox.put(None)
-            waiter.close()
-            _refresh_connections()
-            self._flush_stats()
-        logger.info("Worker %s stopped: %s", self.id, self.stats)
+            except KeyboardInterrupt:
+                if not self._stopping.is_set():
+                    raise
+                self.forced = True
+            finally:
+                self._stopping.set()
+                for job, _ in list(self._running.values()):
+                    self._hand_back(job)  # only jobs still running after the timeout remain
+                if self.forced:
+                    self._report_handed_back()
+                self._complete_done()
+                self._finished.set()
+                for _ in threads:
+                    self._inbox.put(None)
+                waiter.close()
+                _refresh_connections()
+                self._flush_stats()
+            logger.info("Worker %s stopped: %s", self.id, self.stats)
         return self.stats
 
-    def _loop(self, waiter) -> None:
+    def _hand_back(self, job: Job) -> None:
+        queue.release(job)
+        self.handed_back.append(job)
+
+    def force(self, why: str) -> None:
+        """Stop at once: running jobs are handed back instead of waited for."""
+        if not self.forced:
+            logger.warning("%s: stopping at once.", why)
+        self.forced = True
+        self.stop()
+
+    def _report_handed_back(self) -> None:
+        if not self.handed_back:
+            logger.warning("Stopped at once; no job was running.")
+            return
+        jobs = ", ".join(f"{job.pk} ({job.target}#{job.object_id})" for job in self.handed_back)
+        logger.warning(
+            "Stopped at once; handed %s job(s) back to the queue: %s.", len(self.handed_back), jobs
+        )
+
+    def _loop(self, waiter: Waiter) -> None:
         failures = 0
         while not (self._stopping.is_set() or self._drained):
             try:
@@ -167,7 +277,7 @@ class Worker:
                 _refresh_connections()
                 self._stopping.wait(delay)
 
-    def _step(self, waiter) -> None:
+    def _step(self, waiter: Waiter) -> None:
         """Claim and start one job, or wait; raises DatabaseError when the database fails."""
         _refresh_connections()
         now = time.monotonic()
@@ -178,8 +288,10 @@ class Worker:
         if self.stats.per_minute.due():
             self._flush_stats()
         if not self.burst and now >= self._next_stats:
-            if self.stats.processed:
-                logger.info("%s", self.stats)
+            tally = self.stats.tally()
+            if (tally - self._last_tally).processed:
+                logger.info("Progress: %s", tally - self._last_tally)
+            self._last_tally = tally
             self._next_stats = now + _STATS_EVERY
         if len(self._running) >= max(self.concurrency, 1):
             with self._changed:
@@ -210,6 +322,7 @@ class Worker:
             waiter.wait(self.poll_interval)
 
     def _start(self, job: Job) -> None:
+        self.stats.begin()
         self._running[job.pk] = (job, time.monotonic())
         if self.concurrency > 1:
             self._inbox.put(job)
@@ -217,6 +330,7 @@ class Worker:
             self._execute(job)
 
     def _serve(self) -> None:
+        _leave_signals_to_the_main_thread()
         while (job := self._inbox.get()) is not None:
             _refresh_connections()
             self._execute(job)
@@ -225,8 +339,11 @@ class Worker:
     def _execute(self, job: Job) -> None:
         started = time.monotonic()
         outcome = None
+        inline = threading.current_thread() is threading.main_thread()
         try:
+            self._interruptible = inline
             outcome = self._run_job(job)
+            self._interruptible = False
         except Exception:
             # The database failed under the job, so its outcome could not be
             # recorded: hand it back (or, if even that fails, leave the lock to
@@ -238,15 +355,16 @@ class Worker:
             return
         except BaseException:
             # Interrupted (second signal): hand the job back rather than leave it locked.
-            queue.release(job)
+            self._hand_back(job)
             raise
         finally:
+            self._interruptible = False
             with self._changed:
                 if outcome is not None and outcome.done:
                     self._done.append(job.pk)
                 self._running.pop(job.pk, None)
                 self._changed.notify_all()
-        self.stats.record(outcome)
+            self.stats.end(outcome)
         logger.info(
             "Job %s %s#%s %s in %.0f ms",
             job.pk,
@@ -265,11 +383,10 @@ class Worker:
         )
         deadline = time.monotonic() + self.shutdown_timeout
         with self._changed:
-            while self._running and (left := deadline - time.monotonic()) > 0:
+            while self._running and not self.forced and (left := deadline - time.monotonic()) > 0:
                 self._changed.wait(min(left, _SIGNAL_LATENCY))
-        if self._running:
-            self.forced = True
-            logger.warning("Handing %s unfinished job(s) back to the queue.", len(self._running))
+        if self._running and not self.forced:
+            self.force(f"Running jobs outlived the shutdown timeout ({self.shutdown_timeout}s)")
 
     def _complete_done(self) -> None:
         """Delete the rows of done jobs that no claim has taken along."""
@@ -284,6 +401,7 @@ class Worker:
         self._done.clear()
 
     def _heartbeat(self) -> None:
+        _leave_signals_to_the_main_thread()
         interval = conf.HEARTBEAT_INTERVAL
         while not self._finished.wait(interval):
             # Only jobs older than one interval: short jobs never cost a write.
@@ -317,6 +435,10 @@ class Worker:
             self._next_orphans = time.monotonic() + _ORPHANS_EVERY
             with _going_on("Looking for uploads without a job failed; will try again."):
                 orphans.requeue(timedelta(seconds=conf.LOCK_TIMEOUT))
+        if conf.LEFTOVER_GRACE is not None and time.monotonic() >= self._next_leftovers:
+            self._next_leftovers = time.monotonic() + _LEFTOVERS_EVERY
+            with _going_on("Deleting staging leftovers failed; will try again."):
+                leftovers.sweep(timedelta(seconds=conf.LEFTOVER_GRACE))
 
     def _flush_stats(self) -> None:
         try:
@@ -358,13 +480,34 @@ def _refresh_connections() -> None:
                 connection.close()
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _leave_signals_to_the_main_thread() -> None:
+    """Block SIGINT/SIGTERM in this (worker-owned) thread.
+
+    The kernel gives a signal sent to the process to any thread not blocking
+    it. With every other thread blocking them, they reach the main thread,
+    whose handler acts on them and whose blocking waits they interrupt; and
+    once the main thread holds them back too (``hold_signals``), a late one
+    stays pending instead of killing the process through another thread.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+def stop_signal_pending() -> bool:
+    """Say whether a SIGINT/SIGTERM held back by ``Worker(hold_signals=True)`` is pending."""
+    return bool(signal.sigpending() & _STOP_SIGNALS)
+
+
 class _SignalHandlers:
     """First SIGINT/SIGTERM: stop claiming, let running jobs finish. Second: stop now."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.previous: dict[int, object] = {}
-        self.timer: threading.Timer | None = None
+        self.previous: dict[int, Any] = {}
+        self.cancelled = threading.Event()  # the shutdown timer's
+        self.timed_out = False
 
     def __enter__(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -373,27 +516,42 @@ class _SignalHandlers:
             self.previous[signum] = signal.signal(signum, self._handle)
 
     def __exit__(self, *exc: object) -> None:
-        if self.timer:
-            self.timer.cancel()
+        self.cancelled.set()
+        if self.worker.hold_signals and self.previous:
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.worker._stopping.is_set():
-            raise KeyboardInterrupt
+        worker = self.worker
+        if worker._stop_requested:
+            if self.timed_out:
+                why = f"Running job outlived the shutdown timeout ({worker.shutdown_timeout}s)"
+            else:
+                why = f"Received {signal.Signals(signum).name} again"
+            worker.force(why)
+            # Only an inline job is interrupted: threads' jobs are handed back
+            # by the drain, and the clean-up must run to its end.
+            if worker._interruptible:
+                worker._interruptible = False
+                raise KeyboardInterrupt
+            return
         # Stop first: a second signal arriving while we log must count as the second.
-        self.worker.stop()
+        worker.stop()
+        worker.signalled = True
         logger.info("Received %s: finishing running jobs.", signal.Signals(signum).name)
-        if self.worker.concurrency <= 1:
+        if worker.concurrency <= 1:
             # An inline job cannot be waited for with a timeout: interrupt it
             # when the timeout is up, which hands it back to the queue. Armed
             # even with no job running: the signal may have come between a
             # claim and the job's start.
-            self.timer = threading.Timer(self.worker.shutdown_timeout, self._interrupt)
-            self.timer.daemon = True
-            self.timer.start()
+            threading.Thread(
+                target=self._interrupt, name="attachments-timeout", daemon=True
+            ).start()
 
     def _interrupt(self) -> None:
-        if self.worker._running:
+        _leave_signals_to_the_main_thread()
+        if not self.cancelled.wait(self.worker.shutdown_timeout) and self.worker._running:
+            self.timed_out = True
             # A real signal, unlike interrupt_main(), also breaks a blocking system call.
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            signal.pthread_kill(cast(int, threading.main_thread().ident), signal.SIGINT)

@@ -72,8 +72,8 @@ TARGETS = ("shop.product.photo", "blog.post.cover", "accounts.profile.avatar")
 # Targets of the project, checked (not asserted) at the end.
 MIN_RATE_ONE_PROCESS = 1000.0  # no-op jobs/s, one worker process, both databases
 MAX_BACKLOG_SLOWDOWN = 0.10  # largest-backlog throughput within 10% of the 1k one
-MAX_P50_MS = {"postgres": 10.0, "sqlite": 60.0}
-MAX_IDLE_CORES = {"postgres": 0.02, "sqlite": 0.05}
+MAX_P50_MS = {"postgres": 10.0, "sqlite": 10.0}
+MAX_IDLE_CORES = {"postgres": 0.02, "sqlite": 0.02}
 
 
 def log(message: str) -> None:

@@ -1,6 +1,7 @@
 """Benchmark of the upload request: what an AttachmentField adds to it.
 
-    .venv/bin/python benchmarks/upload.py [--quick] [--requests N]
+    .venv/bin/python benchmarks/upload.py [--quick] [--requests N] [--hostile-mb MB]
+    .venv/bin/python benchmarks/upload.py [--quick] [--requests N] --baseline REV
     .venv/bin/python benchmarks/upload.py --only-process [--quick] [--requests N]
 
 Multipart POSTs of an 18 MP camera-sized JPEG (``corpus.big_jpeg``, about 5 MB)
@@ -14,7 +15,13 @@ model per kind of field:
 * ``AttachmentField`` with ``process_in_background=False``: the styles are made in
   the request, on commit; what the background path saves the user;
 * the plain and the 2-style upload again with a 1 MP JPEG: the request's cost
-  follows the bytes sent, not the pixels.
+  follows the bytes sent, not the pixels;
+* the hostile corpus's heavy cases (``tests.hostile.heavy``: a GIF of a million
+  frames, a PNG of empty chunks, a JPEG of empty comments, huge text, XMP, EXIF
+  and colour profiles), each about ``--hostile-mb`` MB, to the 2-style field and
+  to the plain ``FileField``: the probe reads a header with a bounded amount of
+  work, so a hostile file costs about what its bytes cost any upload. The
+  slowest is reported against the plain upload of the same file.
 
 The server is real: Django's WSGI handler under ``wsgiref`` in its own process on
 127.0.0.1 (one request at a time), so each request goes through the socket,
@@ -26,6 +33,12 @@ client's wall time per request. Then the server's records are checked: every
 background upload has its job and is still processing, every in-request one is
 ready.
 
+``--baseline REV`` measures a change instead: two servers, one running this
+checkout's ``attachments`` and one running git revision REV's (extracted with
+``git archive``; the benchmark app is this checkout's), take the same uploads
+(new records, and re-uploads to an existing record as an edit form makes)
+interleaved request by request, and the table gives each p50 and their ratio.
+
 ``--only-process`` measures instead what each style named in a field's
 ``only_process`` adds to the request (see ``only_process_cost``).
 """
@@ -36,6 +49,7 @@ import _script  # first of all: it fixes sys.path
 
 # isort: split
 import argparse
+import contextlib
 import http.client
 import io
 import json
@@ -47,14 +61,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from PIL import Image
 
 from benchmarks import corpus
+from tests import hostile
 
 SETTINGS = "benchmarks.uploadapp.settings"
 MAX_RATIO = 1.2  # background upload p50 / plain FileField upload p50
+MAX_HOSTILE_RATIO = 1.5  # slowest hostile upload p50 / plain upload of the same file p50
 TIMEOUT = 120  # seconds for any one request
 
 
@@ -65,6 +82,7 @@ class Endpoint:
     body: bytes
     content_type: str
     times: list[float] = field(default_factory=list)
+    status: int = 201  # expected: 400 for an upload the form refuses
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.times)
@@ -126,43 +144,31 @@ def get_json(port: int, path: str) -> dict:
         connection.close()
 
 
-def serve() -> None:
-    """The server process: Django under wsgiref on a free loopback port, printed first."""
-    import logging
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-    import django
-    from django.core.wsgi import get_wsgi_application
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    django.setup()
-    logging.getLogger("attachments").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=Quiet)
-    print(server.server_port, flush=True)
-    server.serve_forever()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 requests per endpoint")
     parser.add_argument("--requests", type=int, default=None)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--hostile-mb", type=int, default=40, help="size of each hostile file (default 40)"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="instead: this checkout's attachments against git revision REV's, same run",
+    )
     parser.add_argument(
         "--only-process",
         action="store_true",
         help="instead: what each style named in only_process adds to the request",
     )
     args = parser.parse_args()
-    if args.serve:
-        serve()
-        return
     if args.only_process:
         only_process_cost(args.requests or (5 if args.quick else 15))
         return
     requests = args.requests or (8 if args.quick else 30)
+    if args.baseline:
+        compare(args.baseline, requests)
+        return
 
     big = corpus.big_jpeg()
     small = small_jpeg(big)
@@ -186,6 +192,7 @@ def main() -> None:
         ]
         stats = run(endpoints, requests, atomic)
         results[mode] = (endpoints, stats)
+    hostile_rows = run_hostile(args.hostile_mb * 1_000_000, requests)
     run_kind = "--quick" if args.quick else "full run"
     print(f"\nUpload request time ({run_kind}): {requests} POSTs per row")
     print(
@@ -199,10 +206,39 @@ def main() -> None:
     )
     for mode, (endpoints, stats) in results.items():
         report(mode, endpoints, stats, requests)
+    report_hostile(hostile_rows, args.hostile_mb, requests)
+
+
+def run_hostile(size: int, requests: int) -> list[tuple[hostile.Case, Endpoint, Endpoint, dict]]:
+    """Each heavy hostile file to the 2-style field and to a plain FileField, interleaved."""
+    rows = []
+    for case in hostile.heavy(size):
+        body, content_type = multipart(case.content(), case.filename)
+        status = 400 if case.outcome == hostile.REJECTED else 201
+        attachment = Endpoint(case.id, "backgroundupload", body, content_type, status=status)
+        plain = Endpoint(case.id, "plainupload", body, content_type)
+        stats = run([attachment, plain], requests, "0")
+        rows.append((case, attachment, plain, stats))
+    return rows
 
 
 def run(endpoints: list[Endpoint], requests: int, atomic: str) -> dict:
     """Serve a fresh database and MEDIA_ROOT, time the requests; the server's stats after."""
+    with server(atomic) as port:
+        log(f"server on 127.0.0.1:{port}, ATOMIC_REQUESTS={atomic}, {requests} requests each")
+        for number in range(requests + 2):
+            for endpoint in endpoints:
+                seconds, status, payload = post(port, endpoint)
+                if status != endpoint.status:
+                    raise SystemExit(f"{endpoint.label}: HTTP {status}: {payload[:300]!r}")
+                if number >= 2:
+                    endpoint.times.append(seconds)
+        return get_json(port, "/stats/")
+
+
+@contextlib.contextmanager
+def server(atomic: str, code: str | None = None) -> Iterator[int]:
+    """A web server on a fresh database and MEDIA_ROOT; ``code``: where ``attachments`` is."""
     folder = tempfile.mkdtemp(prefix="attachments-bench-upload-")
     env = {
         **os.environ,
@@ -211,34 +247,86 @@ def run(endpoints: list[Endpoint], requests: int, atomic: str) -> dict:
         "UPLOADAPP_DB_NAME": os.path.join(folder, "db.sqlite3"),
         "UPLOADAPP_MEDIA_ROOT": os.path.join(folder, "media"),
         "UPLOADAPP_ATOMIC_REQUESTS": atomic,
-        "PYTHONPATH": _script.ROOT,
+        "PYTHONPATH": os.pathsep.join([*([code] if code else []), _script.ROOT]),
     }
-    server = None
+    process = None
     try:
+        # From the temporary folder, so that PYTHONPATH alone says whose code runs.
         subprocess.run(
-            [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v0"], env=env, check=True
-        )
-        server = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--serve"],
+            [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v0"],
             env=env,
+            cwd=folder,
+            check=True,
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.uploadapp.server"],
+            env=env,
+            cwd=folder,
             stdout=subprocess.PIPE,
             text=True,
         )
-        port = int(server.stdout.readline())
-        log(f"server on 127.0.0.1:{port}, ATOMIC_REQUESTS={atomic}, {requests} requests each")
-        for number in range(requests + 2):
-            for endpoint in endpoints:
-                seconds, status, payload = post(port, endpoint)
-                if status != 201:
-                    raise SystemExit(f"{endpoint.label}: HTTP {status}: {payload[:300]!r}")
-                if number >= 2:
-                    endpoint.times.append(seconds)
-        return get_json(port, "/stats/")
+        yield int(process.stdout.readline())
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def compare(revision: str, requests: int) -> None:
+    """Time the same uploads against this checkout and ``revision``, interleaved, one run."""
+    code = tempfile.mkdtemp(prefix="attachments-bench-baseline-")
+    try:
+        archive = subprocess.run(
+            ["git", "-C", _script.ROOT, "archive", revision, "attachments"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", code], input=archive, check=True)
+        big = corpus.big_jpeg()
+        small = small_jpeg(big)
+        kinds = [
+            ("plain FileField", "plainupload", big, False),
+            ("AttachmentField, new record", "backgroundupload", big, False),
+            ("AttachmentField, re-upload", "backgroundupload", big, True),
+            ("plain FileField, 1 MP", "plainupload", small, False),
+            ("AttachmentField, new record, 1 MP", "backgroundupload", small, False),
+            ("AttachmentField, re-upload, 1 MP", "backgroundupload", small, True),
+        ]
+        rows: dict[str, dict[str, Endpoint]] = {}
+        with server("0") as ours, server("0", code) as theirs:
+            log(f"servers: this checkout on {ours}, {revision} on {theirs}")
+            for label, model, data, again in kinds:
+                body, content_type = multipart(data, "photo.jpg")
+                rows[label] = {}
+                for name, port in (("ours", ours), ("theirs", theirs)):
+                    path = model
+                    if again:  # one record per server, re-uploaded every time
+                        created = post(port, Endpoint(label, model, body, content_type))
+                        path = f"{model}/{json.loads(created[2])['id']}"
+                    rows[label][name] = Endpoint(label, path, body, content_type)
+            for number in range(requests + 2):
+                for label in rows:
+                    for name, port in (("ours", ours), ("theirs", theirs)):
+                        endpoint = rows[label][name]
+                        seconds, status, payload = post(port, endpoint)
+                        if status != endpoint.status:
+                            raise SystemExit(f"{label}: HTTP {status}: {payload[:300]!r}")
+                        if number >= 2:
+                            endpoint.times.append(seconds)
+    finally:
+        shutil.rmtree(code, ignore_errors=True)
+    print(f"\nUpload request time, this checkout against {revision}, interleaved in one run")
+    print(
+        f"({requests} POSTs per row and server; SQLite, autocommit; "
+        f"load average {os.getloadavg()[0]:.1f})\n"
+    )
+    header = f"{'endpoint':36}{'ours ms':>9}{revision[:10]:>12}{'ours / it':>11}"
+    print(header)
+    print("-" * len(header))
+    for label, pair in rows.items():
+        ours_p50, theirs_p50 = pair["ours"].p50, pair["theirs"].p50
+        print(f"{label:36}{ours_p50:9.1f}{theirs_p50:12.1f}{ours_p50 / theirs_p50:11.2f}")
 
 
 def report(mode: str, endpoints: list[Endpoint], stats: dict, requests: int) -> None:
@@ -276,6 +364,37 @@ def report(mode: str, endpoints: list[Endpoint], stats: dict, requests: int) -> 
     }
     for check, ok in checks.items():
         print(f"Check: {check}: {'PASS' if ok else 'MISS'}")
+
+
+def report_hostile(rows: list, megabytes: int, requests: int) -> None:
+    sent = requests + 2
+    print(f"\nHostile uploads, about {megabytes} MB each (autocommit), to AttachmentField")
+    print("(2 styles) and to a plain FileField, interleaved; outcome: form's answer\n")
+    header = f"{'file':30}{'MB':>6}{'outcome':>10}{'p50 ms':>9}{'plain p50':>11}{'/ plain':>9}"
+    print(header)
+    print("-" * len(header))
+    slowest = None
+    for case, attachment, plain, stats in rows:
+        ratio = attachment.p50 / plain.p50
+        megabytes_sent = len(attachment.body) / 1e6
+        print(
+            f"{case.id:30}{megabytes_sent:6.1f}{case.outcome:>10}{attachment.p50:9.1f}"
+            f"{plain.p50:11.1f}{ratio:9.2f}"
+        )
+        if slowest is None or ratio > slowest[1]:
+            slowest = (case.id, ratio, attachment)
+        accepted = case.outcome != hostile.REJECTED
+        expected = {"jobs": sent if accepted else 0, "records": sent if accepted else 0}
+        found = {"jobs": stats["jobs"], "records": len(stats["backgroundupload"])}
+        if found != expected:
+            print(f"Check: {case.id}: {found} instead of {expected}: MISS")
+    name, ratio, endpoint = slowest
+    print()
+    print(
+        f"Target: slowest hostile upload ({name}) p50 <= {MAX_HOSTILE_RATIO}x the plain upload "
+        f"of the same file: {ratio:.2f}x {'PASS' if ratio <= MAX_HOSTILE_RATIO else 'MISS'} "
+        f"(p95 {endpoint.percentile(0.95):.0f} ms)"
+    )
 
 
 # only_process: styles made in the request -----------------------------------------------------

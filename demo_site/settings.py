@@ -67,7 +67,8 @@ DATABASES = {
     }
 }
 
-# Uploads wait in MEDIA_ROOT/attachments-staging; published images go to S3: a
+# Uploads wait in media-staging/, beside MEDIA_ROOT (which urls.py serves, so
+# staging must not lie in it); published images go to S3: a
 # real bucket when AWS_STORAGE_BUCKET_NAME is set (credentials and region from
 # the usual AWS_* variables), else the local endpoint the Procfile starts.
 if os.environ.get("AWS_STORAGE_BUCKET_NAME"):

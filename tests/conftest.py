@@ -38,7 +38,8 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start ``manage.py process_attachments`` processes on the test database.
 
     Needs ``django_db(transaction=True)``: a worker only sees committed rows.
-    ``settings`` become the worker's ``ATTACHMENTS``, ``storages`` its ``STORAGES``.
+    ``settings`` become the worker's ``ATTACHMENTS``, ``storages`` its ``STORAGES``;
+    ``command`` runs another management command in the same surroundings.
     """
     started: list[subprocess.Popen[str]] = []
     env = child_environ(media)
@@ -48,9 +49,10 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
         settings: dict[str, object] | None = None,
         storages: dict[str, object] | None = None,
         environ: dict[str, str] | None = None,
+        command: str = "process_attachments",
     ) -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "process_attachments", *args],
+            [sys.executable, str(ROOT / "manage.py"), command, *args],
             cwd=ROOT,
             env={
                 **env,
@@ -70,3 +72,20 @@ def start_worker(media: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=10)
+
+
+@pytest.fixture
+def staging_alias(settings) -> Callable[[Path], None]:
+    """Stage uploads in a ``STORAGES`` alias: a FileSystemStorage at the folder given."""
+
+    def use(location: Path) -> None:
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "staging": {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(location)},
+            },
+        }
+        settings.ATTACHMENTS = {"STAGING_STORAGE": "staging"}
+
+    return use

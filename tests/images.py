@@ -73,6 +73,63 @@ def srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
+def swapped_profile() -> bytes:
+    """A valid RGB profile that is not sRGB: sRGB with its red and blue primaries swapped.
+
+    A pure red pixel tagged with it is a pure blue one in sRGB, and the other way round.
+    """
+    data = bytearray(srgb_profile())
+    (count,) = struct.unpack_from(">I", data, 128)
+    entries = {
+        bytes(data[offset : offset + 4]): offset for offset in range(132, 132 + 12 * count, 12)
+    }
+    red, blue = entries[b"rXYZ"], entries[b"bXYZ"]
+    data[red + 4 : red + 12], data[blue + 4 : blue + 12] = (
+        data[blue + 4 : blue + 12],
+        data[red + 4 : red + 12],
+    )
+    # Its description (UTF-16) must not say sRGB, or it would be taken for one.
+    return bytes(data).replace("sRGB".encode("utf-16-be"), "Swap".encode("utf-16-be"))
+
+
+def linear_grey_profile() -> bytes:
+    """A valid grey profile with a linear tone curve: mid grey 128 in it is 188 in sRGB."""
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ \0\0\0\0" + struct.pack(">iii", *(round(v * 65536) for v in (x, y, z)))
+
+    text = b"Linear grey\0"
+    # textDescriptionType: ASCII, then empty Unicode and ScriptCode parts.
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + bytes(8 + 3 + 67)
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, 256) + b"\0\0"  # gamma 1.0
+    d50 = xyz(0.9642, 1.0, 0.8249)
+    tags = [(b"desc", desc), (b"wtpt", d50), (b"kTRC", curve)]
+    table, data = b"", b""
+    for signature, body in tags:
+        data += bytes(-len(data) % 4)
+        table += signature + struct.pack(">II", 128 + 4 + 12 * len(tags) + len(data), len(body))
+        data += body
+    body = struct.pack(">I", len(tags)) + table + data
+    header = (
+        struct.pack(">I", 128 + len(body))
+        + b"lcms"
+        + struct.pack(">I", 0x02100000)  # version 2.1
+        + b"mntrGRAYXYZ "
+        + bytes(12)
+        + b"acsp"
+        + bytes(28)
+        + d50[8:]  # the illuminant
+        + bytes(48)
+    )
+    return header + body
+
+
+def padded_profile(size: int, payload: bytes = b"<script>alert(1)</script>") -> bytes:
+    """A valid sRGB profile followed by ``payload`` repeated up to ``size`` bytes."""
+    profile = srgb_profile()
+    return profile + payload * ((size - len(profile)) // len(payload) + 1)
+
+
 def detail(size: tuple[int, int] = SIZE, seed: int = 1) -> Image.Image:
     """Random blotches a few pixels wide: any misplaced pixel changes the picture."""
     rng = random.Random(seed)
@@ -174,7 +231,12 @@ def mpo(size: tuple[int, int] = SIZE) -> bytes:
 def png_claiming(size: tuple[int, int]) -> bytes:
     """A PNG header declaring ``size`` and no pixel data: how a decompression bomb begins."""
     header = struct.pack(">IIBBBBB", *size, 8, 2, 0, 0, 0)  # 8-bit RGB
-    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"") + _chunk(b"IEND", b"")
+    return (
+        PNG_SIGNATURE
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", b"")
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def truncated(data: bytes, keep: float = 0.5) -> bytes:
@@ -192,7 +254,7 @@ def corrupted(data: bytes, at: float = 0.4, length: int = 48) -> bytes:
     )
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
+def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 

@@ -159,3 +159,46 @@ def test_public_page_swaps_every_placeholder_in_place(browser, site, start_worke
         ),
     )
     browser.save_screenshot(str(SHOTS / "public-2-ready.png"))
+
+
+def test_public_page_shows_a_failure_in_place_and_stops_waiting(browser, site, start_worker):
+    from selenium.webdriver.common.by import By
+
+    for title, data in (
+        ("Fine", images.png((400, 300), mode="RGBA")),
+        ("Broken", images.truncated(images.jpeg((640, 480)), keep=0.3)),
+    ):
+        item = Item(title=title)
+        item.image.save(f"{title}.png", ContentFile(data))
+    browser.get(f"{site}/")
+    labels = "return [...document.querySelectorAll('li .state')].filter(l => !l.hidden)"
+    assert [label.text for label in browser.execute_script(labels)] == ["processing"] * 2
+    browser.save_screenshot(str(SHOTS / "public-failed-1-processing.png"))
+
+    assert start_worker("--burst").wait(timeout=60) == 0
+    broken = "//li[div[normalize-space()='Broken']]"
+
+    def settled(b) -> bool:
+        img = b.find_element(By.XPATH, broken + "//img")
+        return img.get_attribute("data-attachment-state") == "failed"
+
+    wait(browser, settled)
+    img = browser.find_element(By.XPATH, broken + "//img")
+    assert img.get_attribute("src").endswith("/static/attachments/failed.svg")
+    assert img.get_attribute("data-attachment-status") is None  # no longer polled
+    # The label changed with the image: only "failed" shows for it.
+    shown = browser.find_elements(By.XPATH, broken + "//div[@class='state']")
+    assert [label.text for label in shown if label.is_displayed()] == ["failed"]
+    # The page styles the state; the placeholder has loaded as an image.
+    assert img.value_of_css_property("outline-style") == "solid"
+    wait(browser, lambda b: b.execute_script("return arguments[0].naturalWidth", img) == 200)
+    wait(
+        browser,
+        lambda b: (
+            b.find_element(By.XPATH, "//li[div[normalize-space()='Fine']]//img").get_attribute(
+                "data-attachment-state"
+            )
+            == "ready"
+        ),
+    )
+    browser.save_screenshot(str(SHOTS / "public-failed-2-settled.png"))

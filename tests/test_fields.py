@@ -88,9 +88,24 @@ def test_field_placeholder_overrides_setting(settings):
     assert field.placeholder_url == "/field.gif"
 
 
+def test_a_failed_attachment_shows_the_failed_placeholder_not_the_processing_one(settings):
+    item = upload(data=images.truncated(images.jpeg((320, 240)), keep=0.3))
+    work()
+    item.refresh_from_db()
+    assert item.image.failed
+    failed = "/static/attachments/failed.svg"
+    assert item.image.url == failed
+    assert item.image.style_url("square") == failed
+    assert item.image.styles["thumb"].url == failed
+    settings.ATTACHMENTS = {"FAILED_URL": "/broken.png"}
+    assert item.image.url == "/broken.png"
+    field = AttachmentField(failed_url="/field-broken.png")
+    assert field.failed_placeholder_url == "/field-broken.png"
+
+
 def test_worker_makes_every_style_and_publishes():
     item = upload()
-    assert work().startswith("1 job processed at ")
+    assert work().startswith("1 job processed, 0 failed; ")
     item.refresh_from_db()
     assert item.image.state == "ready"
     assert item.image.url == f"/media/{item.image.name}"
@@ -337,11 +352,16 @@ def test_deconstruct_emits_only_non_default_options():
     assert path == "attachments.fields.AttachmentField"
     assert kwargs == {"upload_to": "x"}
     field = AttachmentField(
-        upload_to="x", process_in_background=False, queue="images", max_attempts=3
+        upload_to="x",
+        process_in_background=False,
+        failed_url="/broken.png",
+        queue="images",
+        max_attempts=3,
     )
     assert field.deconstruct()[3] == {
         "upload_to": "x",
         "process_in_background": False,
+        "failed_url": "/broken.png",
         "queue": "images",
         "max_attempts": 3,
     }

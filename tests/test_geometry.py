@@ -8,6 +8,8 @@ whenever the arithmetic is in doubt; this test itself needs no ImageMagick.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from attachments.geometry import Geometry, GeometryError, Plan, parse_geometry
@@ -203,6 +205,96 @@ IMAGEMAGICK_CASES = [
     ((1, 1), "1@", (1, 1), None),
     ((1, 1), "2@", (1, 1), None),
     ((10000, 3), "100000@>", (10000, 3), None),
+    ((640, 480), "200x200#northwest", (267, 200), (0, 0, 200, 200)),
+    ((640, 480), "200x200#north", (267, 200), (33, 0, 233, 200)),
+    ((640, 480), "200x200#northeast", (267, 200), (67, 0, 267, 200)),
+    ((640, 480), "200x200#west", (267, 200), (0, 0, 200, 200)),
+    ((640, 480), "200x200#center", (267, 200), (33, 0, 233, 200)),
+    ((640, 480), "200x200#east", (267, 200), (67, 0, 267, 200)),
+    ((640, 480), "200x200#southwest", (267, 200), (0, 0, 200, 200)),
+    ((640, 480), "200x200#south", (267, 200), (33, 0, 233, 200)),
+    ((640, 480), "200x200#southeast", (267, 200), (67, 0, 267, 200)),
+    ((640, 480), "150x100#northwest", (150, 113), (0, 0, 150, 100)),
+    ((640, 480), "150x100#north", (150, 113), (0, 0, 150, 100)),
+    ((640, 480), "150x100#northeast", (150, 113), (0, 0, 150, 100)),
+    ((640, 480), "150x100#west", (150, 113), (0, 6, 150, 106)),
+    ((640, 480), "150x100#center", (150, 113), (0, 6, 150, 106)),
+    ((640, 480), "150x100#east", (150, 113), (0, 6, 150, 106)),
+    ((640, 480), "150x100#southwest", (150, 113), (0, 13, 150, 113)),
+    ((640, 480), "150x100#south", (150, 113), (0, 13, 150, 113)),
+    ((640, 480), "150x100#southeast", (150, 113), (0, 13, 150, 113)),
+    ((480, 640), "200x200#northwest", (200, 267), (0, 0, 200, 200)),
+    ((480, 640), "200x200#north", (200, 267), (0, 0, 200, 200)),
+    ((480, 640), "200x200#northeast", (200, 267), (0, 0, 200, 200)),
+    ((480, 640), "200x200#west", (200, 267), (0, 33, 200, 233)),
+    ((480, 640), "200x200#center", (200, 267), (0, 33, 200, 233)),
+    ((480, 640), "200x200#east", (200, 267), (0, 33, 200, 233)),
+    ((480, 640), "200x200#southwest", (200, 267), (0, 67, 200, 267)),
+    ((480, 640), "200x200#south", (200, 267), (0, 67, 200, 267)),
+    ((480, 640), "200x200#southeast", (200, 267), (0, 67, 200, 267)),
+    ((480, 640), "150x100#northwest", (150, 200), (0, 0, 150, 100)),
+    ((480, 640), "150x100#north", (150, 200), (0, 0, 150, 100)),
+    ((480, 640), "150x100#northeast", (150, 200), (0, 0, 150, 100)),
+    ((480, 640), "150x100#west", (150, 200), (0, 50, 150, 150)),
+    ((480, 640), "150x100#center", (150, 200), (0, 50, 150, 150)),
+    ((480, 640), "150x100#east", (150, 200), (0, 50, 150, 150)),
+    ((480, 640), "150x100#southwest", (150, 200), (0, 100, 150, 200)),
+    ((480, 640), "150x100#south", (150, 200), (0, 100, 150, 200)),
+    ((480, 640), "150x100#southeast", (150, 200), (0, 100, 150, 200)),
+    ((1000, 333), "200x200#northwest", (601, 200), (0, 0, 200, 200)),
+    ((1000, 333), "200x200#north", (601, 200), (200, 0, 400, 200)),
+    ((1000, 333), "200x200#northeast", (601, 200), (401, 0, 601, 200)),
+    ((1000, 333), "200x200#west", (601, 200), (0, 0, 200, 200)),
+    ((1000, 333), "200x200#center", (601, 200), (200, 0, 400, 200)),
+    ((1000, 333), "200x200#east", (601, 200), (401, 0, 601, 200)),
+    ((1000, 333), "200x200#southwest", (601, 200), (0, 0, 200, 200)),
+    ((1000, 333), "200x200#south", (601, 200), (200, 0, 400, 200)),
+    ((1000, 333), "200x200#southeast", (601, 200), (401, 0, 601, 200)),
+    ((1000, 333), "150x100#northwest", (300, 100), (0, 0, 150, 100)),
+    ((1000, 333), "150x100#north", (300, 100), (75, 0, 225, 100)),
+    ((1000, 333), "150x100#northeast", (300, 100), (150, 0, 300, 100)),
+    ((1000, 333), "150x100#west", (300, 100), (0, 0, 150, 100)),
+    ((1000, 333), "150x100#center", (300, 100), (75, 0, 225, 100)),
+    ((1000, 333), "150x100#east", (300, 100), (150, 0, 300, 100)),
+    ((1000, 333), "150x100#southwest", (300, 100), (0, 0, 150, 100)),
+    ((1000, 333), "150x100#south", (300, 100), (75, 0, 225, 100)),
+    ((1000, 333), "150x100#southeast", (300, 100), (150, 0, 300, 100)),
+    ((333, 1000), "200x200#northwest", (200, 601), (0, 0, 200, 200)),
+    ((333, 1000), "200x200#north", (200, 601), (0, 0, 200, 200)),
+    ((333, 1000), "200x200#northeast", (200, 601), (0, 0, 200, 200)),
+    ((333, 1000), "200x200#west", (200, 601), (0, 200, 200, 400)),
+    ((333, 1000), "200x200#center", (200, 601), (0, 200, 200, 400)),
+    ((333, 1000), "200x200#east", (200, 601), (0, 200, 200, 400)),
+    ((333, 1000), "200x200#southwest", (200, 601), (0, 401, 200, 601)),
+    ((333, 1000), "200x200#south", (200, 601), (0, 401, 200, 601)),
+    ((333, 1000), "200x200#southeast", (200, 601), (0, 401, 200, 601)),
+    ((333, 1000), "150x100#northwest", (150, 450), (0, 0, 150, 100)),
+    ((333, 1000), "150x100#north", (150, 450), (0, 0, 150, 100)),
+    ((333, 1000), "150x100#northeast", (150, 450), (0, 0, 150, 100)),
+    ((333, 1000), "150x100#west", (150, 450), (0, 175, 150, 275)),
+    ((333, 1000), "150x100#center", (150, 450), (0, 175, 150, 275)),
+    ((333, 1000), "150x100#east", (150, 450), (0, 175, 150, 275)),
+    ((333, 1000), "150x100#southwest", (150, 450), (0, 350, 150, 450)),
+    ((333, 1000), "150x100#south", (150, 450), (0, 350, 150, 450)),
+    ((333, 1000), "150x100#southeast", (150, 450), (0, 350, 150, 450)),
+    ((401, 299), "200x200#northwest", (268, 200), (0, 0, 200, 200)),
+    ((401, 299), "200x200#north", (268, 200), (34, 0, 234, 200)),
+    ((401, 299), "200x200#northeast", (268, 200), (68, 0, 268, 200)),
+    ((401, 299), "200x200#west", (268, 200), (0, 0, 200, 200)),
+    ((401, 299), "200x200#center", (268, 200), (34, 0, 234, 200)),
+    ((401, 299), "200x200#east", (268, 200), (68, 0, 268, 200)),
+    ((401, 299), "200x200#southwest", (268, 200), (0, 0, 200, 200)),
+    ((401, 299), "200x200#south", (268, 200), (34, 0, 234, 200)),
+    ((401, 299), "200x200#southeast", (268, 200), (68, 0, 268, 200)),
+    ((401, 299), "150x100#northwest", (150, 112), (0, 0, 150, 100)),
+    ((401, 299), "150x100#north", (150, 112), (0, 0, 150, 100)),
+    ((401, 299), "150x100#northeast", (150, 112), (0, 0, 150, 100)),
+    ((401, 299), "150x100#west", (150, 112), (0, 6, 150, 106)),
+    ((401, 299), "150x100#center", (150, 112), (0, 6, 150, 106)),
+    ((401, 299), "150x100#east", (150, 112), (0, 6, 150, 106)),
+    ((401, 299), "150x100#southwest", (150, 112), (0, 12, 150, 112)),
+    ((401, 299), "150x100#south", (150, 112), (0, 12, 150, 112)),
+    ((401, 299), "150x100#southeast", (150, 112), (0, 12, 150, 112)),
 ]
 
 # ImageMagick refuses these ('negative or zero image size'); we clamp to 1.
@@ -440,3 +532,89 @@ def test_geometry_normalises_whole_floats() -> None:
     assert geometry == Geometry(100, 50, "!")
     assert str(geometry) == "100x50!"
     assert isinstance(geometry.width, int)
+
+
+@pytest.mark.parametrize(
+    ("spec", "gravity", "canonical"),
+    [
+        ("200x200#north", "north", "200x200#north"),
+        ("200x200#SouthEast", "southeast", "200x200#southeast"),
+        ("200x200#centre", "center", "200x200#center"),
+        ("200x200#0.3,0.7", (0.3, 0.7), "200x200#0.3,0.7"),
+        ("200x200#0,1", (0, 1), "200x200#0,1"),
+        ("200x200#1.0,0.50", (1, 0.5), "200x200#1,0.5"),
+    ],
+)
+def test_a_crop_may_name_its_gravity(spec: str, gravity: object, canonical: str) -> None:
+    geometry = parse_geometry(spec)
+    assert geometry.gravity == gravity
+    assert str(geometry) == canonical
+    assert parse_geometry(canonical) == geometry
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ("200x200>north", "a gravity only applies to '#' crops"),
+        ("200x200#up", "unknown gravity 'up'"),
+        ("200x200#1.5,0.2", "each a fraction from 0 to 1"),
+        ("200x200#0.2", "unknown gravity '0.2'"),
+        ("200x200#0.2,0.3,0.4", "unknown gravity"),
+    ],
+)
+def test_gravity_errors_say_what_is_wrong(spec: str, reason: str) -> None:
+    with pytest.raises(GeometryError, match=re.escape(reason)):
+        parse_geometry(spec)
+
+
+# Worked by hand: the box is centred on the point, then moved only as far as it must to
+# stay inside the resized image (half-pixels round up, as everywhere in ImageMagick).
+# (source, geometry, focus, crop box)
+FOCUS_CASES = [
+    ((640, 480), "200x200#", (0.5, 0.5), (34, 0, 234, 200)),  # 133.5 - 100 = 33.5
+    ((640, 480), "200x200#", (0, 0), (0, 0, 200, 200)),
+    ((640, 480), "200x200#", (1, 1), (67, 0, 267, 200)),
+    ((640, 480), "200x200#", (0.45, 0.5), (20, 0, 220, 200)),  # 120.15 - 100
+    ((640, 480), "200x200#", (0.9, 0.1), (67, 0, 267, 200)),  # clamped right
+    ((480, 640), "200x200#", (0.5, 0.6), (0, 60, 200, 260)),  # 160.2 - 100
+    ((480, 640), "200x200#", (0.5, 0.2), (0, 0, 200, 200)),  # clamped top
+    ((480, 640), "200x200#", (0.5, 0.75), (0, 67, 200, 267)),  # clamped bottom
+    ((1000, 333), "150x100#", (0.6, 0.5), (105, 0, 255, 100)),  # resized 300x100: 180 - 75
+    # An image's own focal point overrides the style's gravity.
+    ((480, 640), "200x200#north", (0.5, 1), (0, 67, 200, 267)),
+    ((640, 480), "200x200#0.1,0.1", (0.9, 0.9), (67, 0, 267, 200)),
+]
+
+
+@pytest.mark.parametrize(("source", "geometry", "focus", "box"), FOCUS_CASES)
+def test_a_focal_point_stays_in_the_crop(
+    source: tuple[int, int], geometry: str, focus: tuple[float, float], box: tuple[int, ...]
+) -> None:
+    assert parse_geometry(geometry).plan(*source, focus=focus).crop == box
+
+
+def test_a_gravity_point_crops_like_the_same_focal_point() -> None:
+    for source, geometry, focus, box in FOCUS_CASES:
+        if geometry.endswith("#"):
+            spec = f"{geometry}{focus[0]},{focus[1]}"
+            assert parse_geometry(spec).plan(*source).crop == box, spec
+
+
+@pytest.mark.parametrize("source", [(640, 480), (480, 640), (101, 7), (7, 101), (300, 300)])
+@pytest.mark.parametrize("focus", [(0, 0), (0.13, 0.87), (0.5, 0.5), (0.999, 0.001), (1, 1)])
+def test_the_focal_point_is_always_inside_the_box(
+    source: tuple[int, int], focus: tuple[float, float]
+) -> None:
+    for geometry in ("200x200#", "64x64#", "5x90#", "90x5#"):
+        plan = parse_geometry(geometry).plan(*source, focus=focus)
+        assert plan.crop is not None
+        left, top, right, bottom = plan.crop
+        assert (right - left, bottom - top) == plan.size
+        x, y = focus[0] * plan.resize[0], focus[1] * plan.resize[1]
+        assert left <= x <= right, (geometry, plan)
+        assert top <= y <= bottom, (geometry, plan)
+
+
+def test_plan_rejects_a_focus_outside_the_image() -> None:
+    with pytest.raises(ValueError, match="focus must be a point"):
+        parse_geometry("64x64#").plan(640, 480, focus=(1.2, 0.5))

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from PIL import Image
 
 from attachments.models import Job
 from attachments.storage import staging_storage
@@ -98,3 +99,23 @@ def test_worker_enforces_the_pixel_limit_too(settings):
     job = Job.objects.get()
     assert "pixels" in job.last_error
     assert job.attempts == 1
+
+
+def test_a_bomb_is_refused_in_the_words_of_max_pixels(settings, monkeypatch):
+    # Pillow's own limit (and message) fires first for a header this large.
+    settings.ATTACHMENTS = {"MAX_PIXELS": 40_000_000}
+    form = submit(next(case for case in CASES if case.id == "png-bomb"))
+    assert not form.is_valid()
+    assert form.errors["image"] == [
+        "The image has more than 40,000,000 pixels; the largest accepted is 40,000,000 pixels."
+    ]
+
+
+def test_the_worker_refuses_in_the_words_of_max_pixels(settings, monkeypatch):
+    item = submit(next(case for case in CASES if case.id == "cmyk-jpeg")).save()  # 64x48
+    settings.ATTACHMENTS = {"MAX_PIXELS": 100}
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses above 2000 itself
+    call_command("process_attachments", burst=True, stdout=io.StringIO(), verbosity=0)
+    item.refresh_from_db()
+    assert item.image.failed
+    assert "the largest accepted is 100 pixels" in Job.objects.get().last_error

@@ -56,7 +56,7 @@ def test_undecodable_original_fails_at_once_with_a_readable_error():
     assert "InvalidImage" in job.last_error
     item.refresh_from_db()
     assert item.image.failed
-    assert item.image.url == item.image.field.placeholder_url
+    assert item.image.url == item.image.field.failed_placeholder_url
     # The original stays staged, so nothing is lost and the job can be retried.
     assert storage.staging_storage().exists(item.image.name)
     assert failures[0]["object_id"] == str(item.pk)

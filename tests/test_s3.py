@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import boto3
 import pytest
 from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
 from moto import mock_aws
 from PIL import Image
 
-from attachments.checks import check_storages_reachable
+from attachments import leftovers
+from attachments.checks import check_settings, check_storages_reachable
 from attachments.models import Job
 from demo_site.models import Item
 from tests import images
@@ -148,3 +152,42 @@ def test_s3_storage_without_cache_control_is_warned_about(s3, settings):
     assert "attachments.W001" not in [m.id for m in field.check()]
     settings.STORAGES = s3_storages(object_parameters={})
     assert "attachments.W001" in [m.id for m in field.check()]
+
+
+def with_s3_staging(settings, location: str) -> None:
+    settings.STORAGES = {
+        **s3_storages(location="media"),
+        "staging": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {**s3_storages()["default"]["OPTIONS"], "location": location},
+        },
+    }
+    settings.ATTACHMENTS = {"STAGING_STORAGE": "staging"}
+
+
+def test_leftovers_on_an_s3_staging_prefix_go_after_the_grace_period(s3, settings, monkeypatch):
+    with_s3_staging(settings, "staging")
+    kept = upload()
+    gone = Item(title="rolled back")
+    try:
+        with transaction.atomic():
+            gone.image.save("gone.jpg", ContentFile(images.jpeg((64, 48))))
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    staged = {f"staging/{kept.image.name}", f"staging/{gone.image.name}"}
+    assert keys(s3) == staged
+    assert leftovers.sweep(timedelta(hours=24)) == 0  # both recent
+    later = timezone.now() + timedelta(hours=25)
+    with monkeypatch.context() as clock:
+        clock.setattr(timezone, "now", lambda: later)
+        assert leftovers.sweep(timedelta(hours=24)) == 1
+    assert keys(s3) == {f"staging/{kept.image.name}"}
+
+
+def test_an_s3_staging_prefix_holding_published_objects_is_refused(s3, settings):
+    with_s3_staging(settings, "")  # the whole bucket, "media/" included
+    assert "attachments.E130" in [message.id for message in check_settings()]
+    s3.put_object(Bucket=BUCKET, Key=f"media/items/{'a' * 32}/a.jpg", Body=b"x")
+    assert leftovers.sweep(timedelta(0)) == 0
+    assert f"media/items/{'a' * 32}/a.jpg" in keys(s3)

@@ -17,6 +17,7 @@ from tests.uploads import upload, work
 pytestmark = pytest.mark.django_db
 
 PLACEHOLDER = "/static/attachments/processing.svg"
+FAILED = "/static/attachments/failed.svg"
 
 
 def render(source: str, **context) -> str:
@@ -52,11 +53,14 @@ def test_ready_status_has_the_style_urls(client, django_assert_num_queries):
     assert "max-age=60" in response["Cache-Control"]
 
 
-def test_failed_status(client):
+def test_failed_status_gives_the_failed_placeholder(client):
     item = upload(images.truncated(images.jpeg((320, 240)), keep=0.3))
     url = status.status_url(item.image)
     work()
-    assert client.get(url).json()["state"] == "failed"
+    assert client.get(url).json() == {
+        "state": "failed",
+        "urls": {"thumb": FAILED, "square": FAILED},
+    }
 
 
 def test_tokens_are_signed_with_the_projects_secret(client, settings):
@@ -74,6 +78,11 @@ def test_tokens_are_signed_with_the_projects_secret(client, settings):
         signing.dumps(["demo_site.item.image", "1"], salt="another.salt"),
         signing.dumps(["auth.user.password", "1"], salt="attachments.status"),
         signing.dumps("not-a-pair", salt="attachments.status"),
+        # Validly signed, but the model cannot read the pk (another project's
+        # token, a pk type changed since): as unknown as any other.
+        signing.dumps(["demo_site.item.image", "not-a-number"], salt="attachments.status"),
+        signing.dumps(["demo_site.item.image", ["1"]], salt="attachments.status"),
+        signing.dumps(["demo_site.item.image", "9" * 30], salt="attachments.status"),
     ],
 )
 def test_bad_tokens_are_404(client, token):
@@ -126,6 +135,7 @@ def test_tag_renders_a_self_updating_placeholder_while_processing():
     assert 'class="pic"' in html
     assert f'data-attachment-status="{status.status_url(item.image)}"' in html
     assert 'data-attachment-style="square"' in html
+    assert 'data-attachment-state="processing"' in html
 
 
 def test_tag_renders_the_image_once_ready_without_polling():
@@ -136,6 +146,7 @@ def test_tag_renders_the_image_once_ready_without_polling():
     assert f'src="{item.image.styles["thumb"].url}"' in html
     assert "data-attachment-status" not in html
     assert ('width="100"' in html, 'height="75"' in html) == (True, True)  # as made
+    assert 'data-attachment-state="ready"' in html
 
 
 def test_tag_knows_every_size_from_the_header_while_processing():
@@ -146,6 +157,16 @@ def test_tag_knows_every_size_from_the_header_while_processing():
         html = render('{% attachment_img item.image "thumb" %}', item=loaded)
         assert ('width="100"' in html, 'height="75"' in html) == (True, True)
         assert f'src="{PLACEHOLDER}"' in html
+
+
+def test_tag_renders_a_failed_attachment_as_failed_for_good():
+    item = upload(images.truncated(images.jpeg((320, 240)), keep=0.3))
+    work()
+    item.refresh_from_db()
+    html = render('{% attachment_img item.image "square" %}', item=item)
+    assert f'src="{FAILED}"' in html
+    assert 'data-attachment-state="failed"' in html  # for the page to style
+    assert "data-attachment-status" not in html  # nothing left to wait for
 
 
 def test_tag_renders_nothing_without_a_file():
@@ -175,3 +196,12 @@ def test_public_page_polls_for_new_uploads(client):
     page = client.get("/").content.decode()
     assert "data-attachment-status" in page
     assert "attachments/attachments.js" in page
+
+
+def test_public_page_labels_each_attachment_with_its_state(client):
+    upload(images.truncated(images.jpeg((320, 240)), keep=0.3))
+    work()
+    page = client.get("/").content.decode()
+    assert FAILED in page
+    assert '<div class="state" data-attachment-label="failed">failed</div>' in page
+    assert '<div class="state" data-attachment-label="processing" hidden>' in page

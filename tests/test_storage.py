@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import posixpath
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -68,20 +70,66 @@ def test_delete_all_ignores_missing_names(tmp_path):
     assert not target.exists("x.jpg")
 
 
-def test_staging_defaults_to_a_private_folder_under_media_root(media):
+def test_staging_defaults_to_a_private_folder_beside_media_root(media):
     staged = storage.staging_storage()
-    assert staged.location == str(media / "attachments-staging")
+    # Outside MEDIA_ROOT: whatever serves /media/ never serves a staged upload.
+    assert Path(staged.location) == media.parent / "media-staging"
+    assert media not in Path(staged.location).parents
     with pytest.raises(ValueError, match="not accessible via a URL"):
         staged.url("x.jpg")
 
 
-def test_staging_storage_alias(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "uploads": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "shared")},
-        },
-    }
-    settings.ATTACHMENTS = {"STAGING_STORAGE": "uploads"}
+def test_staging_root_setting(settings, tmp_path):
+    settings.ATTACHMENTS = {"STAGING_ROOT": tmp_path / "private"}
+    assert storage.staging_storage().location == str(tmp_path / "private")
+
+
+def test_deleting_an_uploads_last_file_removes_its_folder_only(tmp_path):
+    target = FileSystemStorage(location=tmp_path)
+    original = storage.unique_name("photos/2026/a.jpg")
+    names = [original, storage.style_name(original, "t", "0123abcd", "JPEG")]
+    for name in names:
+        storage.put(target, name, b"x")
+    storage.delete_all(target, names[:1])
+    assert (tmp_path / posixpath.dirname(original)).is_dir()  # a style is still there
+    storage.delete_all(target, names[1:])
+    assert not (tmp_path / posixpath.dirname(original)).exists()
+    # upload_to's folder is shared by every upload: another may be arriving in it.
+    assert (tmp_path / "photos" / "2026").is_dir()
+
+
+def test_deleting_keeps_folders_not_made_for_one_upload(tmp_path):
+    target = FileSystemStorage(location=tmp_path)
+    storage.put(target, "legacy/a.jpg", b"x")
+    storage.delete_all(target, ["legacy/a.jpg"])
+    assert (tmp_path / "legacy").is_dir()
+
+
+def test_walk_lists_every_file_and_empty_upload_folders(tmp_path):
+    target = FileSystemStorage(location=tmp_path)
+    kept = storage.unique_name("photos/a.jpg")
+    storage.put(target, kept, b"x")
+    storage.put(target, "top.txt", b"x")
+    empty = posixpath.dirname(storage.unique_name("photos/b.jpg"))
+    (tmp_path / empty).mkdir(parents=True)
+    (tmp_path / "not-an-upload").mkdir()
+    found = dict(storage.walk(target))
+    assert set(found) == {kept, "top.txt", empty + "/"}
+    assert found[kept] == target.get_modified_time(kept)
+
+
+def test_walk_of_a_missing_folder_is_empty(tmp_path):
+    assert list(storage.walk(FileSystemStorage(location=tmp_path / "none"))) == []
+
+
+def test_within_compares_whole_path_segments(tmp_path):
+    media = storage.folder_place(tmp_path / "media")
+    assert storage.within(storage.folder_place(tmp_path / "media" / "staging"), media)
+    assert storage.within(media, media)
+    assert not storage.within(storage.folder_place(tmp_path / "media-staging"), media)
+    assert not storage.within(("s3::b", "/media/x"), media)
+
+
+def test_staging_storage_alias(staging_alias, tmp_path):
+    staging_alias(tmp_path / "shared")
     assert storage.staging_storage().location == str(tmp_path / "shared")

@@ -30,6 +30,8 @@ def test_processing_shows_the_placeholder_and_says_so():
     assert 'data-state="processing"' in html
     assert 'src="/static/attachments/processing.svg"' in html
     assert "Processing…" in html
+    # Ready to be shown in place should the job fail.
+    assert '<p class="help" data-attachment-label="failed" hidden>Processing failed' in html
 
 
 def test_ready_shows_the_smallest_style():
@@ -45,7 +47,9 @@ def test_failed_says_the_original_is_kept():
     item = upload(images.truncated(images.jpeg((320, 240)), keep=0.3))
     work()
     item.refresh_from_db()
-    assert "Processing failed" in ItemForm(instance=item).as_p()
+    html = ItemForm(instance=item).as_p()
+    assert '<p class="help" data-attachment-label="failed">Processing failed' in html
+    assert 'src="/static/attachments/failed.svg"' in html
 
 
 def test_empty_field_has_no_preview():

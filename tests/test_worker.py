@@ -1,21 +1,24 @@
 from __future__ import annotations
 
 import io
+import re
 import signal
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from attachments import imaging, processing, queue, storage
+from attachments.management.commands.process_attachments import Command as ProcessAttachments
 from attachments.models import Job
 from attachments.signals import attachment_failed
-from attachments.worker import Stats, Worker
+from attachments.worker import Stats, Tally, Worker
 from demo_site.models import Item
 from tests import images
 
@@ -34,8 +37,10 @@ def test_burst_works_off_every_due_job_and_reports():
     items = upload(3)
     out = io.StringIO()
     call_command("process_attachments", burst=True, stdout=out, verbosity=0)
-    assert out.getvalue().startswith("3 jobs processed at ")
-    assert out.getvalue().strip().endswith("j/s, 0 failed")
+    assert re.fullmatch(
+        r"3 jobs processed, 0 failed; [\d.]+ j/s over [\d.]+ s busy of [\d.]+ s\n",
+        out.getvalue(),
+    )
     assert all(Item.objects.get(pk=i.pk).image.ready for i in items)
 
 
@@ -53,15 +58,91 @@ def test_worker_counts_failures():
     assert (stats.processed, stats.failed) == (1, 1)
 
 
-def test_stats_line():
-    stats = Stats(processed=12, failed=1, started=time.monotonic() - 2)
-    assert str(stats).startswith("12 jobs processed at 6.")
-    assert str(stats).endswith("j/s, 1 failed")
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def test_rejects_a_bad_poll_interval():
-    with pytest.raises(CommandError):
-        call_command("process_attachments", "--poll-interval", "0")
+def test_stats_rate_is_over_busy_time_not_idle_time():
+    clock = Clock()
+    stats = Stats(clock=clock)
+    clock.now += 3600  # an idle hour
+    for seconds, outcome in [(1.0, processing.Outcome.READY), (0.5, processing.Outcome.FAILED)]:
+        stats.begin()
+        clock.now += seconds
+        stats.end(outcome)
+        clock.now += 60
+    tally = stats.tally()
+    assert (tally.processed, tally.failed, tally.busy) == (2, 1, 1.5)
+    assert str(tally) == "2 jobs processed, 1 failed; 1.3 j/s over 1.5 s busy of 62 min"
+
+
+def test_stats_count_overlapping_jobs_busy_once_and_a_running_job_so_far():
+    clock = Clock()
+    stats = Stats(clock=clock)
+    stats.begin()
+    clock.now += 1
+    stats.begin()  # a second thread's job
+    clock.now += 1
+    stats.end(processing.Outcome.READY)
+    clock.now += 1
+    stats.end(None)  # handed back: busy, but not processed
+    clock.now += 10
+    stats.begin()
+    clock.now += 2
+    assert stats.tally() == Tally(processed=1, failed=0, busy=5.0, elapsed=15.0)
+
+
+def test_progress_line_covers_the_time_since_the_last_one():
+    window = Tally(processed=30, failed=2, busy=12.0, elapsed=3700.0) - Tally(
+        processed=10, failed=1, busy=2.0, elapsed=3640.0
+    )
+    assert str(window) == "20 jobs processed, 1 failed; 2.0 j/s over 10 s busy of 60 s"
+    assert str(Tally(elapsed=5)) == "0 jobs processed, 0 failed of 5.0 s"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--poll-interval", "0"],
+            "--poll-interval: expected a number of seconds above 0, got '0'",
+        ),
+        (["--poll-interval", "nan"], "expected a number of seconds above 0, got 'nan'"),
+        (["--shutdown-timeout", "soon"], "expected a number of seconds above 0, got 'soon'"),
+        (["--concurrency", "0"], "--concurrency: expected a whole number of 1 or more, got '0'"),
+        (["--concurrency", "2.5"], "expected a whole number of 1 or more, got '2.5'"),
+        (["--min-priority", "high"], "--min-priority: expected a whole number (higher runs first)"),
+        (
+            ["--min-priority", "5", "--max-priority", "1"],
+            "--min-priority 5 is above --max-priority 1",
+        ),
+    ],
+)
+def test_bad_option_values_say_what_is_wrong(args, message):
+    with pytest.raises(CommandError) as raised:
+        call_command("process_attachments", *args)
+    assert message in str(raised.value)
+    assert "invalid" not in str(raised.value)
+
+
+def test_readme_worker_section_explains_every_option():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### The worker") :]
+    section = section[: section.index("\n### ")]
+    parser = ProcessAttachments().create_parser("manage.py", "process_attachments")
+    base = BaseCommand().create_parser("manage.py", "x")._option_string_actions
+    ours = {
+        option
+        for option in parser._option_string_actions
+        if option.startswith("--") and option not in base
+    }
+    assert "--shutdown-timeout" in ours
+    explained = set(re.findall(r"^\| `(--[a-z-]+)", section, re.MULTILINE))
+    assert ours <= explained, f"not in the README: {sorted(ours - explained)}"
 
 
 @pytest.mark.slow
@@ -79,7 +160,7 @@ def test_long_running_worker_picks_up_new_work_and_stops_cleanly_on_signal(start
     out, err = worker.communicate(timeout=15)
     assert worker.returncode == 0, err
     assert out.strip() == out.strip().splitlines()[-1]
-    assert out.startswith("1 job processed at ")
+    assert out.startswith("1 job processed, 0 failed; ")
     assert Job.objects.count() == 0
 
 

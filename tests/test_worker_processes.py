@@ -50,7 +50,9 @@ START_TIMEOUT = 30.0
 JOB_TIMEOUT = 60.0
 EXIT_TIMEOUT = 30.0
 JOB_LINE = re.compile(r" INFO Job (\d+) (\S+)#(\S+) (\w+) in \d+ ms$", re.MULTILINE)
-STATS_LINE = re.compile(r"^(\d+) jobs? processed at [\d.]+ j/s, (\d+) failed$")
+STATS_LINE = re.compile(
+    r"^(\d+) jobs? processed, (\d+) failed(?:; [\d.]+ j/s over [\d.]+ s busy)? of [\w. ]+$"
+)
 
 
 # -- Worker processes ---------------------------------------------------------
@@ -173,8 +175,10 @@ def spawn(start_worker) -> Iterator[Callable[..., WorkerProcess]]:
     """Start a worker (arguments as for ``start_worker``) and read its output."""
     started: list[WorkerProcess] = []
 
-    def spawn(*args: str, settings: dict[str, object] | None = None) -> WorkerProcess:
-        worker = WorkerProcess(start_worker(*args, settings=settings))
+    def spawn(
+        *args: str, settings: dict[str, object] | None = None, command: str = "process_attachments"
+    ) -> WorkerProcess:
+        worker = WorkerProcess(start_worker(*args, settings=settings, command=command))
         started.append(worker)
         return worker
 
@@ -278,6 +282,14 @@ def assert_handed_back(job: Job, item: Item) -> None:
     item.refresh_from_db()
     assert item.image_state == "processing"
     assert staged_path(item).is_file() or staged_path(item).is_fifo()
+
+
+def assert_reported_handed_back(worker: WorkerProcess, job: Job) -> None:
+    """The worker's log names the job it handed back."""
+    worker.wait_for_log(
+        rf"WARNING Stopped at once; handed 1 job\(s\) back to the queue: "
+        rf"{job.pk} \({re.escape(job.target)}#{job.object_id}\)\.$"
+    )
 
 
 def wait_until(
@@ -509,8 +521,8 @@ def test_shutdown_timeout_hands_a_running_job_back(spawn, media, upload_slow, co
     (job,) = wait_until(running_jobs(), JOB_TIMEOUT, "a running job", worker)
     worker.process.send_signal(signal.SIGTERM)
     worker.assert_exit(1)
-    if concurrency > 1:
-        worker.wait_for_log(r"WARNING Handing 1 unfinished job\(s\) back to the queue\.$")
+    worker.wait_for_log(r"WARNING Running jobs? outlived the shutdown timeout \(0.2s\)")
+    assert_reported_handed_back(worker, job)
     assert worker.stats() == (0, 0)
     assert worker.jobs() == []
     assert_handed_back(job, item)
@@ -546,6 +558,8 @@ def test_second_signal_stops_at_once_and_hands_the_job_back(spawn, media, concur
         time.sleep(0.3)
     worker.process.send_signal(signal.SIGTERM)
     worker.assert_exit(1, timeout=10)
+    worker.wait_for_log(r"WARNING Received SIGTERM again: stopping at once\.$")
+    assert_reported_handed_back(worker, job)
     assert worker.stats() == (0, 0)
     assert_handed_back(job, item)
 
@@ -554,6 +568,80 @@ def test_second_signal_stops_at_once_and_hands_the_job_back(spawn, media, concur
     later = spawn("--burst")
     later.assert_exit(0)
     assert later.jobs() == [(job.pk, "ready")]
+    assert_published(media, item)
+
+
+# Run in a worker's process by `manage.py shell -c`: the first SIGTERM comes as
+# soon as a job is claimed, the second once that job has ended and the worker
+# is cleaning up (deleting the done job's row). Signals sent from outside could
+# not land there on purpose.
+SIGNAL_AFTER_THE_LAST_JOB = """
+import os, signal
+from django.core.management import call_command
+from attachments import queue
+
+claim, complete = queue.claim, queue.complete
+
+def claim_then_signal(*args, **kwargs):
+    job = claim(*args, **kwargs)
+    if job is not None:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return job
+
+def signal_then_complete(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return complete(*args, **kwargs)
+
+queue.claim, queue.complete = claim_then_signal, signal_then_complete
+call_command("process_attachments")
+"""
+
+
+def test_second_signal_after_the_last_job_ended_exits_1_after_cleaning_up(spawn, media):
+    """Before, the handlers were gone by then and SIGTERM killed the worker (status 143)."""
+    item = upload(images.png((64, 48)))
+    worker = spawn("-c", SIGNAL_AFTER_THE_LAST_JOB, command="shell")
+    worker.assert_exit(1)
+    worker.wait_for_log(r"INFO Received SIGTERM: finishing running jobs\.$")
+    worker.wait_for_log(r"WARNING Received SIGTERM again: stopping at once\.$")
+    assert [outcome for _, outcome in worker.jobs()] == ["ready"]
+    assert worker.stats() == (1, 0)
+    assert not Job.objects.exists()  # the clean-up went on to delete the done job
+    assert_published(media, item)
+
+
+# As above, but the second signal comes once the worker has returned, while
+# ``manage.py process_attachments`` (run as a program) prints and exits.
+SIGNAL_AS_THE_WORKER_RETURNS = """
+import os, signal
+from django.core.management import execute_from_command_line
+from attachments import queue, worker
+
+claim, run = queue.claim, worker.Worker.run
+
+def claim_then_signal(*args, **kwargs):
+    job = claim(*args, **kwargs)
+    if job is not None:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return job
+
+def run_then_signal(self):
+    stats = run(self)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return stats
+
+queue.claim, worker.Worker.run = claim_then_signal, run_then_signal
+execute_from_command_line(["manage.py", "process_attachments"])
+"""
+
+
+def test_second_signal_as_the_worker_exits_is_held_back_and_exits_1(spawn, media):
+    """Before, the handlers were restored by then and SIGTERM killed the worker (status 143)."""
+    item = upload(images.png((64, 48)))
+    worker = spawn("-c", SIGNAL_AS_THE_WORKER_RETURNS, command="shell")
+    worker.assert_exit(1)
+    assert worker.stats() == (1, 0)
+    assert not Job.objects.exists()
     assert_published(media, item)
 
 

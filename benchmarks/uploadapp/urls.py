@@ -4,5 +4,6 @@ from . import views
 
 urlpatterns = [
     path("upload/<str:model>/", views.upload),
+    path("upload/<str:model>/<int:pk>/", views.upload),
     path("stats/", views.stats),
 ]

@@ -13,11 +13,15 @@ MODELS = ("plainupload", "backgroundupload", "manystylesupload", "foregrounduplo
 
 
 @csrf_exempt
-def upload(request: HttpRequest, model: str) -> HttpResponse:
-    """Validate and save one upload; 201 with the record's state, 400 with the form errors."""
+def upload(request: HttpRequest, model: str, pk: int | None = None) -> HttpResponse:
+    """Validate and save one upload; 201 with the record's state, 400 with the form errors.
+
+    With ``pk``, the upload replaces the image of that record, as an edit form does.
+    """
     model_class = apps.get_model("uploadapp", model)
     form_class = forms.modelform_factory(model_class, fields=["image"])
-    form = form_class(request.POST, request.FILES)
+    instance = None if pk is None else model_class.objects.get(pk=pk)
+    form = form_class(request.POST, request.FILES, instance=instance)
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_json(), content_type="application/json")
     record = form.save()

@@ -15,6 +15,7 @@ Each case makes a blank canvas of the source size (``xc:``) and resizes it:
   ``-crop WxH+X+Y +repage``) with the offsets Paperclip's Geometry#transformation_to
   computes, transcribed below; the crop's page offset is read back from ImageMagick,
   and ``-gravity center -crop`` is run too so that the table notes where the two differ;
+* ``WxH#NAME`` (a gravity) runs Paperclip's resize, then ``-gravity NAME -crop WxH+0+0``;
 * geometries for which ImageMagick fails (a side rounds to 0) go to a separate list;
 * cases whose result exceeds the pixel-cache policy (16K a side on Debian) are left out
   and named on stderr.
@@ -160,9 +161,29 @@ _EXTRA = [
 ]
 
 
+_GRAVITY_SOURCES = [(640, 480), (480, 640), (1000, 333), (333, 1000), (401, 299)]
+_GRAVITIES = [
+    "northwest",
+    "north",
+    "northeast",
+    "west",
+    "center",
+    "east",
+    "southwest",
+    "south",
+    "southeast",
+]
+
+
 def _cases() -> list[tuple[int, int, str]]:
     cases = [(w, h, g) for (w, h) in _SOURCES + _EXTREME for g in _PER_SOURCE]
     cases += _EXTRA
+    cases += [
+        (w, h, f"{size}#{gravity}")
+        for (w, h) in _GRAVITY_SOURCES
+        for size in ("200x200", "150x100")
+        for gravity in _GRAVITIES
+    ]
     return list(dict.fromkeys(cases))
 
 
@@ -189,19 +210,22 @@ def _convert(convert: str, *args: str) -> list[int]:
 def _measure(convert: str, w: int, h: int, geometry: str) -> str:
     """One table row: ImageMagick's result for this source size and geometry."""
     canvas = [convert, "-size", f"{w}x{h}", "xc:white"]
-    if not geometry.endswith("#"):
+    if "#" not in geometry:
         size = _convert(*canvas, "-resize", geometry, "-format", "%w %h", "info:")
         return f'(({w}, {h}), "{geometry}", ({size[0]}, {size[1]}), None),'
-    cw, ch = (int(v) for v in geometry[:-1].split("x"))
+    size, gravity = geometry.split("#")
+    cw, ch = (int(v) for v in size.split("x"))
     scale, x, y = _paperclip_crop(w, h, cw, ch)
     resized = _convert(*canvas, "-resize", scale, "-format", "%w %h", "info:")
     crop = ["-crop", f"{cw}x{ch}+{x}+{y}"]
+    if gravity:
+        crop = ["-gravity", gravity, "-crop", f"{cw}x{ch}+0+0"]
     fw, fh, left, top = _convert(
         *canvas, "-resize", scale, *crop, "-format", "%w %h %X %Y", "info:"
     )
     centre = ["-gravity", "center", "-crop", f"{cw}x{ch}+0+0"]
     cx, cy = _convert(*canvas, "-resize", scale, *centre, "-format", "%X %Y", "info:")
-    note = f"  # -gravity center: +{cx}+{cy}" if (cx, cy) != (left, top) else ""
+    note = f"  # -gravity center: +{cx}+{cy}" if (cx, cy) != (left, top) and not gravity else ""
     box = f"({left}, {top}, {left + fw}, {top + fh})"
     return f'(({w}, {h}), "{geometry}", ({resized[0]}, {resized[1]}), {box}),{note}'
 

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from attachments.management.arguments import positive_float, positive_int
+from attachments.management.arguments import count, priority_type, seconds
 from attachments.routing import QueueOrder
-from attachments.worker import Worker
+from attachments.worker import Worker, stop_signal_pending
 
 _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
@@ -28,33 +28,53 @@ class Command(BaseCommand):
             metavar="NAME[,WEIGHT]",
             help=(
                 "Serve this queue (repeatable). Without weights queues are served strictly "
-                "in the order given; with weights (-q urgent,10 -q default,1) each is looked "
-                "at in proportion. Default: every queue."
+                "in the order given; with weights (--queue urgent,10 --queue default,1) "
+                "each is looked at in proportion. Default: every queue."
             ),
         )
         parser.add_argument(
             "--concurrency",
-            type=positive_int,
+            type=count,
             default=1,
             metavar="N",
             help="Run N jobs at once (threads; use about one per core).",
         )
-        parser.add_argument("--min-priority", type=int, default=None, metavar="P")
-        parser.add_argument("--max-priority", type=int, default=None, metavar="P")
+        parser.add_argument(
+            "--min-priority",
+            type=priority_type,
+            default=None,
+            metavar="P",
+            help="Only run jobs of priority P or higher.",
+        )
+        parser.add_argument(
+            "--max-priority",
+            type=priority_type,
+            default=None,
+            metavar="P",
+            help="Only run jobs of priority P or lower.",
+        )
         parser.add_argument(
             "--poll-interval",
-            type=positive_float,
+            type=seconds,
             default=None,
             metavar="SECONDS",
-            help="How long an idle worker waits between looks at the job table.",
+            help="How long an idle worker waits between looks at the job table "
+            "(default: POLL_INTERVAL).",
         )
         parser.add_argument(
             "--shutdown-timeout",
-            type=positive_float,
+            type=seconds,
             default=None,
             metavar="SECONDS",
-            help="On SIGTERM/SIGINT, how long running jobs may take before they are put back.",
+            help="On SIGTERM/SIGINT, how long running jobs may take before they are put back "
+            "(default: SHUTDOWN_TIMEOUT).",
         )
+
+    as_program = False  # run by manage.py, not call_command()
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        self.as_program = True
+        super().run_from_argv(argv)
 
     def handle(
         self,
@@ -73,6 +93,11 @@ class Command(BaseCommand):
             order = QueueOrder.parse(queues)
         except ValueError as exc:
             raise CommandError(f"--queue {exc}") from exc
+        if min_priority is not None and max_priority is not None and min_priority > max_priority:
+            raise CommandError(
+                f"--min-priority {min_priority} is above --max-priority {max_priority}: "
+                "no job could run."
+            )
         self._configure_logging(verbosity)
         worker = Worker(
             queues=order,
@@ -82,10 +107,14 @@ class Command(BaseCommand):
             min_priority=min_priority,
             max_priority=max_priority,
             shutdown_timeout=shutdown_timeout,
+            # Run as a program, the process exits right after the worker: a
+            # second signal during that exit is held back and counted below.
+            hold_signals=self.as_program,
         )
         stats = worker.run()
         self.stdout.write(str(stats))
-        if worker.forced:
+        late = worker.hold_signals and worker.signalled and stop_signal_pending()
+        if worker.forced or late:
             self.stdout.flush()
             sys.exit(1)
 
@@ -93,6 +122,7 @@ class Command(BaseCommand):
         logger = logging.getLogger("attachments")
         logger.setLevel(_LEVELS.get(verbosity, logging.INFO))
         if not logger.handlers and not logging.getLogger().handlers:
-            handler = logging.StreamHandler(self.stderr._out)
+            # The stream under the OutputWrapper, which would style log lines as errors.
+            handler = logging.StreamHandler(cast(TextIO, self.stderr._out))
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             logger.addHandler(handler)

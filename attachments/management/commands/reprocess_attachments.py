@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from attachments.exceptions import ConfigurationError
-from attachments.management.arguments import positive_int
+from attachments.management.arguments import count
 from attachments.reprocess import Reprocess, Summary, select
 
 # Without a terminal (a log, a CI job) a plain line this often, in seconds.
@@ -52,14 +52,14 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--concurrency",
-            type=positive_int,
+            type=count,
             default=1,
             metavar="N",
             help="With --inline, make N records at once (threads).",
         )
         parser.add_argument(
             "--batch-size",
-            type=positive_int,
+            type=count,
             default=500,
             metavar="N",
             help="Records read (and jobs queued) per query.",
@@ -92,7 +92,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         total = run.count()
         interactive = self.stdout.isatty() and verbosity > 0
-        bar = tqdm(total=total, unit="record", disable=not interactive, file=self.stdout._out)
+        out = cast(TextIO, self.stdout._out)
+        bar = tqdm(total=total, unit="record", disable=not interactive, file=out)
         started = last = time.monotonic()
 
         def progress(summary: Summary) -> None:

@@ -3,7 +3,11 @@
  * Images rendered by {% attachment_img %} (and the admin widget) while processing
  * carry data-attachment-status (a signed status URL) and data-attachment-style.
  * Each distinct status URL is polled with a growing delay until the attachment is
- * ready or failed; then every image of it gets its style's URL. No framework.
+ * ready or failed; then every image of it gets its style's URL (the failed
+ * placeholder if it failed), its data-attachment-state, and polling stops.
+ * Around an image, an element marked data-attachment-preview gets data-state,
+ * and shows only its [data-attachment-label] elements naming the new state (a
+ * label naming none is the processing one). No framework.
  */
 (function () {
   "use strict";
@@ -16,18 +20,16 @@
     images.forEach(function (img) {
       var style = img.getAttribute("data-attachment-style");
       img.setAttribute("data-attachment-state", data.state);
-      if (data.state === "ready" && data.urls && data.urls[style]) {
+      if (data.urls && data.urls[style]) {
         img.src = data.urls[style];
       }
       img.removeAttribute("data-attachment-status");
       var preview = img.closest("[data-attachment-preview]");
       if (preview) {
         preview.setAttribute("data-state", data.state);
-        if (data.state === "ready") {
-          preview.querySelectorAll("[data-attachment-label]").forEach(function (label) {
-            label.remove();
-          });
-        }
+        preview.querySelectorAll("[data-attachment-label]").forEach(function (label) {
+          label.hidden = (label.getAttribute("data-attachment-label") || "processing") !== data.state;
+        });
       }
       img.dispatchEvent(new CustomEvent("attachment:" + data.state, { bubbles: true, detail: data }));
     });
