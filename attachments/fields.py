@@ -27,12 +27,23 @@ from django.templatetags.static import static
 from . import plan, processing, renditions, targets, versions
 from .conf import conf
 from .exceptions import InvalidImage
-from .files import PENDING, AttachmentFieldFile, Upload
+from .files import PENDING, AttachmentFieldFile, StyleFile, StyleFiles, Upload
 from .models import Job
 from .styles import Style, StyleError, parse_styles
 from .targets import STATES
 from .validation import validate_upload
 from .widgets import AdminAttachmentWidget, AttachmentWidget
+
+# The file's classes live in files.py; this has always been where users import them.
+__all__ = [
+    "AttachmentField",
+    "AttachmentFieldFile",
+    "AttachmentFormField",
+    "AttachmentStateField",
+    "AttachmentStylesField",
+    "StyleFile",
+    "StyleFiles",
+]
 
 _STATE_SUFFIX = "_state"
 _STYLES_SUFFIX = "_styles"
