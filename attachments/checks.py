@@ -278,33 +278,34 @@ def check_styles_made(
             counts = _count_due(field.model._base_manager.using(using), field, current, READY)
         except DatabaseError:  # not migrated yet: nothing to count
             continue
-        for style_id, (kind, hint) in _DUE_MESSAGES.items():
-            lacking = {name: n[kind] for name, n in counts.items() if n[kind]}
-            if lacking:
-                per_style = ", ".join(f"{name} ({count})" for name, count in lacking.items())
-                warnings.append(
-                    checks.Warning(
-                        f"Published records lack styles {kind}: {per_style}.",
-                        hint=hint.format(field=field.field_id),
-                        obj=field,
-                        id=style_id,
-                    )
+        missing = _per_style(counts, "missing")
+        if missing:
+            warnings.append(
+                checks.Warning(
+                    f"Published records lack styles: {missing}.",
+                    hint="Their URLs fall back to another style or the original until made: "
+                    f"python manage.py reprocess_attachments {field.field_id} --missing-only",
+                    obj=field,
+                    id="attachments.W070",
                 )
+            )
+        older = _per_style(counts, "older")
+        if older:
+            warnings.append(
+                checks.Warning(
+                    f"Published records have styles made from an older declaration: {older}.",
+                    hint="The older files are served until made again: "
+                    f"python manage.py reprocess_attachments {field.field_id}",
+                    obj=field,
+                    id="attachments.W071",
+                )
+            )
     return warnings
 
 
-_DUE_MESSAGES = {
-    "attachments.W070": (
-        "missing",
-        "Their URLs fall back to another style or the original until made: "
-        "python manage.py reprocess_attachments {field} --missing-only",
-    ),
-    "attachments.W071": (
-        "made from an older declaration",
-        "The older files are served until made again: "
-        "python manage.py reprocess_attachments {field}",
-    ),
-}
+def _per_style(counts: dict[str, dict[str, int]], kind: str) -> str:
+    """``"wide (12), thumb (3)"``: the styles with records of ``kind``, and how many."""
+    return ", ".join(f"{name} ({n[kind]})" for name, n in counts.items() if n[kind])
 
 
 def _count_due(
@@ -331,7 +332,7 @@ def _count_due(
     return {
         name: {
             "missing": totals[f"missing{index}"],
-            "made from an older declaration": totals[f"older{index}"],
+            "older": totals[f"older{index}"],
         }
         for index, name in enumerate(current)
     }

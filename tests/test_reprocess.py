@@ -277,8 +277,8 @@ def test_check_counts_records_lacking_styles_and_reprocess_uses_exactly_that(res
     assert check_database() == {}
     restyle({"thumb": "60x60>", "square": "200x200#", "mid": "150x150#", "big": "900x900"})
     assert check_database() == {
-        "attachments.W070": "Published records lack styles missing: mid (3), big (3).",
-        "attachments.W071": "Published records lack styles made from an older declaration: "
+        "attachments.W070": "Published records lack styles: mid (3), big (3).",
+        "attachments.W071": "Published records have styles made from an older declaration: "
         "thumb (3).",
     }
     from attachments.checks import check_styles_made
