@@ -24,7 +24,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import processing, stats
+from . import processing, stats, targets
 from .exceptions import ConfigurationError
 from .models import Job
 from .styles import smallest
@@ -155,7 +155,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscriptable
 
     def _record_url(self, job: Job) -> str:
         try:
-            model = processing.resolve(job.target).model
+            model = targets.resolve(job.target).model
         except ConfigurationError:
             return ""
         if not self.admin_site.is_registered(model):

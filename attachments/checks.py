@@ -9,7 +9,9 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
+from django.db.models import Count, Q
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.urls import NoReverseMatch, reverse
 
 from .conf import DEFAULTS, conf
@@ -318,3 +320,90 @@ def _touch(storage: Any) -> None:
         bucket.meta.client.head_bucket(Bucket=bucket.name)
     else:
         storage.exists("attachments-deploy-check")
+
+
+@checks.register(checks.Tags.database)
+def check_styles_made(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """With ``check --database`` (and ``migrate``): do published records lack declared styles?
+
+    Counting reads every published record's state, too much for each command's
+    start-up, so it runs only where the database is asked about.
+    """
+    from . import plan, renditions
+    from .targets import READY, fields
+
+    if not databases:
+        return []
+    warnings: list[checks.CheckMessage] = []
+    for field in fields():
+        using = router.db_for_read(field.model)
+        if using not in databases:
+            continue
+        try:
+            current = {
+                name: plan.fingerprint(style, renditions.qualities())
+                for name, style in field.styles.items()
+            }
+            counts = _count_due(field.model._base_manager.using(using), field, current, READY)
+        except DatabaseError:  # not migrated yet: nothing to count
+            continue
+        missing = _per_style(counts, "missing")
+        if missing:
+            warnings.append(
+                checks.Warning(
+                    f"Published records lack styles: {missing}.",
+                    hint="Their URLs fall back to another style or the original until made: "
+                    f"python manage.py reprocess_attachments {field.field_id} --missing-only",
+                    obj=field,
+                    id="attachments.W070",
+                )
+            )
+        older = _per_style(counts, "older")
+        if older:
+            warnings.append(
+                checks.Warning(
+                    f"Published records have styles made from an older declaration: {older}.",
+                    hint="The older files are served until made again: "
+                    f"python manage.py reprocess_attachments {field.field_id}",
+                    obj=field,
+                    id="attachments.W071",
+                )
+            )
+    return warnings
+
+
+def _per_style(counts: dict[str, dict[str, int]], kind: str) -> str:
+    """``"wide (12), thumb (3)"``: the styles with records of ``kind``, and how many."""
+    return ", ".join(f"{name} ({n[kind]})" for name, n in counts.items() if n[kind])
+
+
+def _count_due(
+    records: Any, field: Any, current: dict[str, str], ready: str
+) -> dict[str, dict[str, int]]:
+    """Per style, how many published records miss it and how many have an older one.
+
+    ``current`` is each style's fingerprint; one query, whatever the number of styles.
+    """
+    records = records.filter(**{field.state_attname: ready})
+    aggregates = {}
+    for index, name in enumerate(current):
+        entry = KeyTransform(name, field.styles_attname)
+        fp, error = f"fp{index}", f"error{index}"
+        records = records.annotate(
+            **{fp: KeyTextTransform("fp", entry), error: KeyTextTransform("error", entry)}
+        )
+        other = ~Q(**{fp: current[name]})
+        no_file = Q(**{f"{fp}__isnull": True}) | (Q(**{f"{error}__isnull": False}) & other)
+        older = Q(**{f"{fp}__isnull": False, f"{error}__isnull": True}) & other
+        aggregates[f"missing{index}"] = Count("pk", filter=no_file)
+        aggregates[f"older{index}"] = Count("pk", filter=older)
+    totals = records.aggregate(**aggregates) if aggregates else {}
+    return {
+        name: {
+            "missing": totals[f"missing{index}"],
+            "older": totals[f"older{index}"],
+        }
+        for index, name in enumerate(current)
+    }

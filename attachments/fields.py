@@ -3,208 +3,71 @@
 The column holds the original's name. A companion column, ``<name>_state``,
 says where that original is: ``processing`` or ``failed`` (still in the staging
 storage, styles not made yet) or ``ready`` (original and styles published in
-the field's storage). Reading the state therefore costs no query.
+the field's storage). A second one, ``<name>_styles``, says what is made for
+that original: its size, and per style the fingerprint of the declaration it
+was made from (see ``plan``). Reading either costs no query.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, cast, overload
 
 from django import forms
+from django.apps import apps
 from django.contrib.admin.widgets import AdminFileWidget
 from django.core import checks
 from django.core.exceptions import ValidationError
-from django.core.files.base import File
-from django.core.files.storage import Storage
 from django.db import models, router, transaction
 from django.db.models import F
-from django.db.models.fields.files import FieldFile, FileDescriptor
+from django.db.models.fields.files import FileDescriptor
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
-from django.utils.translation import gettext_lazy as _
 
-from . import storage, versions
+from . import plan, processing, renditions, targets, versions
 from .conf import conf
-from .exceptions import InvalidImage, StagingFailed
+from .exceptions import InvalidImage
+from .files import PENDING, AttachmentFieldFile, StyleFile, StyleFiles, Upload
 from .models import Job
 from .styles import Style, StyleError, parse_styles
+from .targets import STATES
 from .validation import validate_upload
 from .widgets import AdminAttachmentWidget, AttachmentWidget
 
-PROCESSING = "processing"
-READY = "ready"
-FAILED = "failed"
-STATES = (PROCESSING, READY, FAILED)
+# The file's classes live in files.py; this has always been where users import them.
+__all__ = [
+    "AttachmentField",
+    "AttachmentFieldFile",
+    "AttachmentFormField",
+    "AttachmentStateField",
+    "AttachmentStylesField",
+    "StyleFile",
+    "StyleFiles",
+]
 
 _STATE_SUFFIX = "_state"
-_PENDING = "_attachments_pending"
-
-
-@dataclass(frozen=True)
-class StyleFile:
-    """One style of an attachment: its name in the final storage and its URL."""
-
-    name: str
-    storage: Storage
-    url: str
-
-    def __str__(self) -> str:
-        return self.url
-
-
-class StyleFiles(Mapping[str, StyleFile]):
-    """The styles of one attachment, by style name (``{{ image.styles.thumb.url }}``)."""
-
-    def __init__(self, file: AttachmentFieldFile) -> None:
-        self._file = file
-
-    def __getitem__(self, key: str) -> StyleFile:
-        style = self._file.field.styles[key]
-        name = storage.style_name(self._file.name, style) if self._file.name else ""
-        return StyleFile(name=name, storage=self._file.storage, url=self._file.style_url(key))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._file.field.styles)
-
-    def __len__(self) -> int:
-        return len(self._file.field.styles)
-
-
-@dataclass
-class _Upload:
-    """A staged upload on its way into the record, from the file's save to post_save."""
-
-    source: str
-    # Set by the record's save once the upload has replaced the record's version.
-    replaced: versions.Replaced | None = None
-    # The record's row was gone: the save inserts it again, as Django does.
-    reinserted: bool = False
+_STYLES_SUFFIX = "_styles"
+FALLBACKS = ("nearest", "original")
 
 
 # pre_save's verdict for a save that inserts the row after all: write the real values.
 _REINSERT = "reinsert"
 
 
-class AttachmentFieldFile(FieldFile):
-    field: AttachmentField
+class _Companion:
+    """A column the attachment field adds beside its own; never declared by hand."""
 
-    @property
-    def state(self) -> str:
-        """``processing``, ``ready``, ``failed``, or ``""`` when there is no file."""
-        return getattr(self.instance, self.field.state_attname) if self.name else ""
-
-    @property
-    def processing(self) -> bool:
-        return self.state == PROCESSING
-
-    @property
-    def ready(self) -> bool:
-        return self.state == READY
-
-    @property
-    def failed(self) -> bool:
-        return self.state == FAILED
-
-    @property
-    def url(self) -> str:
-        """The original's URL once published, a placeholder until then (or for good if failed)."""
-        self._existing_name()
-        if self.ready:
-            return super().url
-        return self.field.failed_placeholder_url if self.failed else self.field.placeholder_url
-
-    @property
-    def styles(self) -> StyleFiles:
-        return StyleFiles(self)
-
-    def style_url(self, style: str) -> str:
-        """Return the URL of ``style``, or a placeholder while it is not made (or failed)."""
-        name = self._existing_name()
-        if not self.ready:
-            return self.url
-        return self.storage.url(storage.style_name(name, self.field.styles[style]))
-
-    # FieldFile.open takes only a mode, whatever File.open's stub says.
-    def open(self, mode: str = "rb") -> AttachmentFieldFile:  # type: ignore[override]
-        """Open the original, from the staging storage until it is published."""
-        name = self._existing_name()
-        if self.ready or getattr(self, "_file", None) is not None:
-            return super().open(mode)
-        self.file = storage.staging_storage().open(name, mode)
-        return self
-
-    def _existing_name(self) -> str:
-        """Return the original's name; raise ``ValueError`` as ``FieldFile`` does without one."""
-        if not self.name:
-            raise ValueError(f"The '{self.field.name}' attribute has no file associated with it.")
-        return self.name
-
-    def save(self, name: str, content: File[Any], save: bool = True) -> None:
-        """Stage a new upload and mark the attachment as processing.
-
-        The job is enqueued when the record is saved, in the same transaction.
-        """
-        info = getattr(content, "image_info", None) or validate_upload(content)
-        filename = storage.upload_filename(name, info.format)
-        new_name = storage.unique_name(self.field.generate_filename(self.instance, filename))
-        if hasattr(content, "seek"):
-            content.seek(0)
-        staging = storage.staging_storage()
-        try:
-            self.name = staging.save(new_name, content)
-        except OSError as exc:
-            # A full disk leaves a partial file behind: remove it, keep nothing half-written.
-            with contextlib.suppress(OSError):
-                storage.delete_all(staging, [new_name])
-            raise StagingFailed(
-                _("The upload could not be stored: %(reason)s. Please try again later."),
-                params={"reason": exc.strerror or exc},
-            ) from exc
-        self._committed = True
-        setattr(self.instance, self.field.attname, self.name)
-        setattr(self.instance, self.field.state_attname, PROCESSING)
-        self.instance.__dict__.setdefault(_PENDING, {})[self.field.name] = _Upload(self.name)
-        if save:
-            self.instance.save()
-
-    def delete(self, save: bool = True) -> None:
-        """Empty the field; its files are deleted once the record's save commits.
-
-        Until then (and for good if the record is never saved, or its
-        transaction rolls back) the record keeps pointing at files that exist.
-        """
-        if not self.name:
-            return
-        if hasattr(self, "_file"):
-            self.close()
-            del self.file
-        self.name = None
-        setattr(self.instance, self.field.attname, self.name)
-        self._committed = False
-        if save:
-            self.instance.save()
-
-
-# The stubs' CharField is generic, Django's is not subscriptable at run time.
-class AttachmentStateField(models.CharField):  # type: ignore[type-arg]
-    """The companion column of an ``AttachmentField``; added by it, never declared by hand."""
-
-    _defaults: dict[str, Any] = {
-        "max_length": 10,
-        "blank": True,
-        "default": "",
-        "editable": False,
-        "choices": [(state, state) for state in STATES],
-    }
+    suffix: str
+    _defaults: dict[str, Any]
+    if TYPE_CHECKING:  # given by the Field this is mixed into
+        name: str
+        attname: str
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{**self._defaults, **kwargs})
 
     def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
-        name, path, args, kwargs = super().deconstruct()
+        name, path, args, kwargs = super().deconstruct()  # type: ignore[misc]
         for key, value in self._defaults.items():
             if kwargs.get(key) == value:
                 del kwargs[key]
@@ -215,18 +78,39 @@ class AttachmentStateField(models.CharField):  # type: ignore[type-arg]
     ) -> None:
         # In migrations the attachment field may have added its companion already.
         if not any(field.name == name for field in cls._meta.local_fields):
-            super().contribute_to_class(cls, name, private_only=private_only)
+            super().contribute_to_class(cls, name, private_only=private_only)  # type: ignore[misc]
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        # Staging the upload decides the state; fields are saved in declaration
+        # Staging the upload decides the value; fields are saved in declaration
         # order, so make sure it has happened whichever column comes first. An
-        # UPDATE keeps the state the database holds, as it keeps the name.
+        # UPDATE keeps what the database holds, as it keeps the name.
         attachment = cast(
-            AttachmentField, model_instance._meta.get_field(self.name.removesuffix(_STATE_SUFFIX))
+            AttachmentField, model_instance._meta.get_field(self.name.removesuffix(self.suffix))
         )
         if isinstance(attachment.pre_save(model_instance, add), F):
             return F(self.attname)
-        return super().pre_save(model_instance, add)
+        return super().pre_save(model_instance, add)  # type: ignore[misc]
+
+
+# The stubs' CharField and JSONField are generic, Django's are not subscriptable at run time.
+class AttachmentStateField(_Companion, models.CharField):  # type: ignore[type-arg]
+    """``<name>_state``: where the record's original is (see the module docstring)."""
+
+    suffix = _STATE_SUFFIX
+    _defaults: dict[str, Any] = {
+        "max_length": 10,
+        "blank": True,
+        "default": "",
+        "editable": False,
+        "choices": [(state, state) for state in STATES],
+    }
+
+
+class AttachmentStylesField(_Companion, models.JSONField):
+    """``<name>_styles``: the original's size and what is made of each style (see ``plan``)."""
+
+    suffix = _STYLES_SUFFIX
+    _defaults: dict[str, Any] = {"blank": True, "default": dict, "editable": False}
 
 
 class AttachmentFormField(forms.FileField):
@@ -280,6 +164,10 @@ class AttachmentField(models.FileField):
         queue: str | None = None,
         priority: int = 0,
         max_attempts: int | None = None,
+        only_process: Sequence[str] = (),
+        fallback: str = "nearest",
+        width_field: str | None = None,
+        height_field: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.style_declaration = dict(styles or {})
@@ -290,6 +178,9 @@ class AttachmentField(models.FileField):
             # Reported by check() so that a typo is a clear error at startup.
             self.styles, self.style_error = {}, str(exc)
         self.process_in_background = process_in_background
+        self.only_process = tuple(only_process)
+        self.fallback = fallback
+        self.width_field, self.height_field = width_field, height_field
         self.processing_url = processing_url
         self.failed_url = failed_url
         self.queue = queue
@@ -301,6 +192,27 @@ class AttachmentField(models.FileField):
     @property
     def state_attname(self) -> str:
         return self.name + _STATE_SUFFIX
+
+    @property
+    def styles_attname(self) -> str:
+        return self.name + _STYLES_SUFFIX
+
+    def version_columns(self, size: tuple[int, int] | None) -> dict[str, Any]:
+        """The record's columns besides name and state for a new version of ``size``.
+
+        Nothing is made of it yet. ``size=None`` is the emptied field.
+        """
+        columns: dict[str, Any] = {self.styles_attname: {plan.ORIGINAL: list(size)} if size else {}}
+        if self.width_field:
+            columns[self.width_field] = size[0] if size else None
+        if self.height_field:
+            columns[self.height_field] = size[1] if size else None
+        return columns
+
+    def due(self, state: Any, *, missing_only: bool = False, only: Sequence[str] = ()) -> list[str]:
+        """Return the styles (``only`` those) not made from their current declaration."""
+        styles = [self.styles[name] for name in only] if only else self.styles.values()
+        return plan.due(styles, state, renditions.qualities(), missing_only=missing_only)
 
     @property
     def field_id(self) -> str:
@@ -325,6 +237,7 @@ class AttachmentField(models.FileField):
         errors = super().check(**kwargs)
         if self.style_error:
             errors.append(checks.Error(self.style_error, obj=self, id="attachments.E001"))
+        errors += self._check_making()
         if not isinstance(self.process_in_background, bool):
             errors.append(
                 checks.Error(
@@ -352,13 +265,54 @@ class AttachmentField(models.FileField):
             )
         return errors
 
+    def _check_making(self) -> list[checks.CheckMessage]:
+        """Checks of what makes styles when: only_process, fallback, dimension fields."""
+        errors: list[checks.CheckMessage] = []
+        unknown = [name for name in self.only_process if name not in self.styles]
+        if unknown and not self.style_error:
+            errors.append(
+                checks.Error(
+                    f"only_process names styles the field does not declare: {unknown}.",
+                    hint=f"Declared styles: {sorted(self.styles)}.",
+                    obj=self,
+                    id="attachments.E170",
+                )
+            )
+        if self.fallback not in FALLBACKS:
+            errors.append(
+                checks.Error(
+                    f"fallback must be one of {list(FALLBACKS)}, not {self.fallback!r}.",
+                    obj=self,
+                    id="attachments.E171",
+                )
+            )
+        for option in ("width_field", "height_field"):
+            name = getattr(self, option)
+            fields = {field.name for field in self.model._meta.get_fields()}
+            if name and name not in fields:
+                errors.append(
+                    checks.Error(
+                        f"{option} names {name!r}, which is not a field of "
+                        f"{self.model._meta.label}.",
+                        hint="Declare it, e.g. models.PositiveIntegerField(null=True, "
+                        "editable=False).",
+                        obj=self,
+                        id="attachments.E172",
+                    )
+                )
+        return errors
+
     def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
+        # Styles, only_process and fallback change no column: leaving them out
+        # keeps editing them from writing a migration. What a change of style
+        # needs is made by reprocess_attachments, told by check --database.
         name, _path, args, kwargs = super().deconstruct()
         if kwargs.get("max_length") == 255:
             del kwargs["max_length"]
         options = {
-            "styles": (self.style_declaration, {}),
             "process_in_background": (self.process_in_background, True),
+            "width_field": (self.width_field, None),
+            "height_field": (self.height_field, None),
             "processing_url": (self.processing_url, None),
             "failed_url": (self.failed_url, None),
             "queue": (self.queue, None),
@@ -373,9 +327,17 @@ class AttachmentField(models.FileField):
         self, cls: type[models.Model], name: str, **kwargs: Any
     ) -> None:
         super().contribute_to_class(cls, name, **kwargs)
-        if not any(field.name == self.state_attname for field in cls._meta.local_fields):
-            AttachmentStateField().contribute_to_class(cls, self.state_attname)
+        # Models that migrations build have exactly the columns their operations
+        # gave them: a companion added later arrives there by its own AddField.
+        historical = cls._meta.apps is not apps and cls.__module__ == "__fake__"
+        for companion, attname in (
+            (AttachmentStateField, self.state_attname),
+            (AttachmentStylesField, self.styles_attname),
+        ):
+            if not historical and not any(f.name == attname for f in cls._meta.local_fields):
+                companion().contribute_to_class(cls, attname)
         if not cls._meta.abstract:
+            targets.register(self)
             uid = f"attachments:{cls._meta.label_lower}.{name}"
             post_save.connect(self._after_save, sender=cls, weak=False, dispatch_uid=uid)
             pre_delete.connect(self._before_delete, sender=cls, weak=False, dispatch_uid=uid)
@@ -403,11 +365,11 @@ class AttachmentField(models.FileField):
         never writes an older version back.
         """
         file = super().pre_save(model_instance, add)
-        pending = model_instance.__dict__.setdefault(_PENDING, {})
+        pending = model_instance.__dict__.setdefault(PENDING, {})
         entry = pending.get(self.name)
         if add:
             vanished = not model_instance._state.adding and model_instance.pk is not None
-            if vanished and not (isinstance(entry, _Upload) and entry.reinserted):
+            if vanished and not (isinstance(entry, Upload) and entry.reinserted):
                 # A loaded record whose row was deleted while it was being saved:
                 # Django inserts it again, but its files went with the deletion.
                 pending.pop(self.name, None)
@@ -417,9 +379,11 @@ class AttachmentField(models.FileField):
                 setattr(model_instance, self.state_attname, "")
             return file
         using = model_instance._state.db or router.db_for_write(type(model_instance))
-        if isinstance(entry, _Upload):
+        if isinstance(entry, Upload):
             if entry.replaced is None and not entry.reinserted:
-                entry.replaced = versions.replace(self, model_instance.pk, entry.source, using)
+                entry.replaced = versions.replace(
+                    self, model_instance.pk, entry.source, using, entry.columns
+                )
                 entry.reinserted = entry.replaced is None
             if entry.reinserted:
                 return file
@@ -429,6 +393,8 @@ class AttachmentField(models.FileField):
             # Emptied since it was loaded (a form's "clear" box, delete(), or
             # assigning None): the state still tells.
             setattr(model_instance, self.state_attname, "")
+            for attname, value in self.version_columns(None).items():
+                setattr(model_instance, attname, value)
             if not versions.clear(self, model_instance.pk, using):
                 pending[self.name] = _REINSERT
                 return file
@@ -451,8 +417,8 @@ class AttachmentField(models.FileField):
     def _after_save(
         self, sender: type[models.Model], instance: models.Model, **kwargs: Any
     ) -> None:
-        upload = instance.__dict__.get(_PENDING, {}).pop(self.name, None)
-        if not isinstance(upload, _Upload) or (upload.replaced and upload.replaced.job):
+        upload = instance.__dict__.get(PENDING, {}).pop(self.name, None)
+        if not isinstance(upload, Upload) or (upload.replaced and upload.replaced.job):
             return  # nothing new, or queued with the record's version already
         using = kwargs.get("using") or router.db_for_write(sender)
         replaced = upload.replaced.previous if upload.replaced else ""
@@ -460,11 +426,10 @@ class AttachmentField(models.FileField):
         if self.queued:  # a record inserted now: its job follows its commit
             self.enqueue(instance.pk, upload.source, new_record=True, using=using)
             return
-        from .processing import run_after_commit
-
         if not self.process_in_background or conf.BACKEND == "immediate":
-            run_after_commit(self, instance, upload.source, previous, using=using)
+            processing.run_after_commit(self, instance, upload.source, previous, using=using)
             return
+        # Imported only here: it imports django.tasks, which only projects using it need.
         from . import tasks
 
         pk = instance.pk

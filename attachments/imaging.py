@@ -23,13 +23,13 @@ from typing import IO, Any, cast
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from . import headers
+from . import headers, plan
 from .exceptions import ImageTooLarge, InvalidImage
 from .geometry import Plan
 from .memory import MemoryBudget
 from .styles import Style
 
-__all__ = ["DEFAULT_FORMATS", "ImageInfo", "Rendition", "probe", "render"]
+__all__ = ["DEFAULT_FORMATS", "ImageInfo", "Rendered", "Rendition", "probe", "render"]
 
 DEFAULT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 # Never opened, even if configured: Pillow hands EPS to Ghostscript, an interpreter
@@ -144,6 +144,16 @@ class Rendition(_Typed):
     format: str
     width: int
     height: int
+    fingerprint: str  # of the style's declaration it was made from (see plan.fingerprint)
+
+
+class Rendered(dict[str, Rendition]):
+    """What ``render`` made, by style name, with the styles that failed alone and why."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.size = size  # the original's, upright
+        self.errors: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,6 @@ class _Source:
     """The one decode shared by every style, and how it relates to the original."""
 
     image: Image.Image  # "L", "La", "RGB" or "RGBa": alpha premultiplied for resampling
-    format: str  # output format when a style keeps the original's
     orientation: int
     size: tuple[int, int]  # original, upright
     scale: float  # original pixels per decoded pixel
@@ -201,8 +210,12 @@ def render(
     jpeg_quality: int = 85,
     webp_quality: int = 80,
     budget: MemoryBudget = _UNLIMITED,
-) -> dict[str, Rendition]:
-    """Decode ``fp`` once and return every style's encoded file, by style name.
+) -> Rendered:
+    """Decode ``fp`` once and execute the rendition plan of ``styles`` on it.
+
+    Returns every style's encoded file by style name; a style the encoder
+    refuses (an option its format does not take) is left out and its error
+    kept in ``Rendered.errors``, the others are made all the same.
 
     Raises ``InvalidImage`` for anything that is not a decodable image within
     ``max_pixels``. Errors reading ``fp`` itself (an ``OSError`` with an errno,
@@ -215,19 +228,33 @@ def render(
     """
     qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality}
     try:
-        header = _open(fp, styles, max_pixels)
+        header = _open(fp, styles, max_pixels, qualities)
+        rendered = Rendered(header.size)
         with budget.hold(header.footprint):
             source = _decode(header)
-            renditions = {}
-            for style in styles:
-                image = _resample(source, header.plans[style.name])
-                fmt = style.format or source.format
-                quality = style.quality or qualities.get(fmt)
-                data = _encode(image, fmt, quality)
-                renditions[style.name] = Rendition(style.name, data, fmt, *image.size)
+            for output in header.outputs.values():
+                image = _resample(source, output.geometry)
+                try:
+                    data = _encode(image, output.format, output.quality, output.options)
+                except (ValueError, TypeError, KeyError, OSError) as exc:
+                    if isinstance(exc, OSError) and exc.errno is not None:
+                        raise  # the machine, not the option: retryable
+                    rendered.errors[output.style] = _refused(output, exc)
+                    continue
+                rendered[output.style] = Rendition(
+                    output.style, data, output.format, *image.size, output.fingerprint
+                )
     finally:
         fp.seek(0)
-    return renditions
+    return rendered
+
+
+def _refused(output: plan.Output, exc: Exception) -> str:
+    options = ", ".join(f"{key}={value!r}" for key, value in output.options)
+    return (
+        f"Style {output.style!r} could not be encoded as {output.format}"
+        f"{f' with {options}' if options else ''}: {exc or type(exc).__name__}"
+    )
 
 
 @contextmanager
@@ -362,20 +389,23 @@ class _Header:
     icc: bytes | None
     orientation: int
     size: tuple[int, int]  # original, upright
-    plans: dict[str, Plan]
+    outputs: dict[str, plan.Output]
     need: list[int]  # the largest resize of any style, in stored orientation
     scale: float  # original pixels per decoded pixel
     footprint: int  # bytes the pixels will take at most while rendering
 
 
-def _open(fp: IO[bytes], styles: Sequence[Style], max_pixels: int) -> _Header:
+def _open(
+    fp: IO[bytes], styles: Sequence[Style], max_pixels: int, qualities: dict[str, int]
+) -> _Header:
     with _decoding(_UNREADABLE):
         im = _open_image(fp, _readable(), max_pixels)
         orientation = _orientation(im)
         size = _upright_size(im, orientation, max_pixels)
     swap = _TO_STORED[orientation][0]
-    plans = {style.name: style.geometry.plan(*size) for style in styles}
-    need = [max((p.resize[i ^ swap] for p in plans.values()), default=1) for i in (0, 1)]
+    outputs = plan.outputs(styles, size, _format(im), qualities)
+    resizes = [output.geometry.resize for output in outputs.values()]
+    need = [max((resize[i ^ swap] for resize in resizes), default=1) for i in (0, 1)]
     full = im.size
     with _decoding(_UNREADABLE):
         scale = _draft(im, (int(need[0] * _DRAFT_GAP), int(need[1] * _DRAFT_GAP)))
@@ -385,7 +415,7 @@ def _open(fp: IO[bytes], styles: Sequence[Style], max_pixels: int) -> _Header:
         im.info.get("icc_profile"),
         orientation,
         size,
-        plans,
+        outputs,
         need,
         scale,
         _footprint(im, full),
@@ -433,8 +463,7 @@ def _decode(header: _Header) -> _Source:
     if factor >= 2:
         im, scale = im.reduce(factor), scale * factor
     im.info = {}  # Resized copies inherit info; no EXIF, XMP, comments or profile may leak out.
-    fmt = header.format if header.format in _TYPES else "PNG"
-    return _Source(im, fmt, header.orientation, header.size, scale, to_srgb)
+    return _Source(im, header.orientation, header.size, scale, to_srgb)
 
 
 def _draft(im: Image.Image, target: tuple[int, int]) -> float:
@@ -498,17 +527,17 @@ def _normalise(im: Image.Image) -> Image.Image:
     return im if im.mode == mode else im.convert(mode)
 
 
-def _resample(source: _Source, plan: Plan) -> Image.Image:
-    """Crop and scale the shared decode to ``plan`` in one resize, then turn it upright."""
+def _resample(source: _Source, geometry: Plan) -> Image.Image:
+    """Crop and scale the shared decode to ``geometry`` in one resize, then turn it upright."""
     width, height = source.size
-    resize_w, resize_h = plan.resize
-    left, top, right, bottom = plan.crop or (0, 0, resize_w, resize_h)
+    resize_w, resize_h = geometry.resize
+    left, top, right, bottom = geometry.crop or (0, 0, resize_w, resize_h)
     # The crop box in original upright pixels (multiplying first keeps edges exact) ...
     box = [left * width / resize_w, top * height / resize_h]
     box += [right * width / resize_w, bottom * height / resize_h]
     # ... in stored pixels ...
     swap, mirror_x, mirror_y = _TO_STORED[source.orientation]
-    size = plan.size
+    size = geometry.size
     if swap:
         box, size, width, height = [box[1], box[0], box[3], box[2]], size[::-1], height, width
     if mirror_x:
@@ -544,7 +573,9 @@ def _apply(transform: ImageCms.ImageCmsTransform, image: Image.Image) -> Image.I
     return converted
 
 
-def _encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
+def _encode(
+    image: Image.Image, fmt: str, quality: int | None, options: Sequence[tuple[str, Any]] = ()
+) -> bytes:
     params: dict[str, Any] = {}
     if fmt == "JPEG":
         # optimize=True would change nothing: libjpeg always optimises progressive scans.
@@ -556,6 +587,7 @@ def _encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
         params = {"quality": quality, "method": _WEBP_METHOD}
     elif fmt == "GIF":
         image = _to_palette(image)
+    params.update(options)  # the style's own say over our defaults
     buffer = io.BytesIO()
     image.save(buffer, fmt, **params)
     return buffer.getvalue()

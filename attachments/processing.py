@@ -1,10 +1,11 @@
 """Turn one staged upload into a published attachment.
 
-``process`` is the whole job: decode the staged original once, make every
-style, write original and styles to the field's storage, then flip the record
-to *ready* with one conditional UPDATE that succeeds only while the record still
-points at this upload. A newer upload or a deleted record makes the job a no-op
-that removes what it wrote. ``run`` wraps it in the queue's failure policy.
+``process`` is the whole job: decode the original once, make every style it
+lacks (``renditions``), write them (and a staged original) to the field's
+storage, then flip the record to *ready* with its per-style state, under its
+row lock, only while the record still points at this upload. A newer upload or
+a deleted record makes the job a no-op that removes what it wrote. ``run``
+wraps it in the queue's failure policy.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from django.apps import apps
 from django.db import models, router, transaction
 
-from . import imaging, memory, queue, storage
-from .conf import conf
+from . import queue, renditions, storage, versions
 from .exceptions import ConfigurationError, InvalidImage
 from .models import Job
 from .signals import attachment_failed, attachment_processed
+from .targets import READY, resolve
 
 if TYPE_CHECKING:
     from .fields import AttachmentField
@@ -42,58 +42,44 @@ class Outcome(enum.Enum):
         return self in (Outcome.READY, Outcome.SUPERSEDED)
 
 
-def resolve(target: str) -> AttachmentField:
-    """Return the field a job's ``target`` (``app_label.model_name.field``) names."""
-    from .fields import AttachmentField
-
-    try:
-        app_label, model_name, field_name = target.split(".")
-        field = apps.get_model(app_label, model_name)._meta.get_field(field_name)
-    except (ValueError, LookupError) as exc:
-        raise ConfigurationError(f"No attachment field {target!r}: {exc}") from exc
-    if not isinstance(field, AttachmentField):
-        raise ConfigurationError(f"{target!r} is not an AttachmentField.")
-    return field
-
-
 def _record(field: AttachmentField, job: Job) -> models.QuerySet[models.Model]:
     """The record, as long as it still points at the job's upload."""
     return field.model._base_manager.filter(pk=job.object_id, **{field.attname: job.source})
 
 
 def process(job: Job) -> Outcome:
-    """Make and publish every style of ``job.source``; see the module docstring."""
+    """Make and publish the styles ``job.source`` lacks; see the module docstring.
+
+    For an upload that is every style (but those made in the request), and
+    the original is published with them. For a published original (a job of
+    ``reprocess_attachments``, or one whose worker died after publishing) it is
+    the styles not made from their current declaration, made from the published
+    original, each replacing its older file only once the record names the new one.
+    """
     field = resolve(job.target)
     record = _record(field, job)
     staged = storage.staging_storage()
-    state = record.values_list(field.state_attname, flat=True).first()
-    if state is None:
+    row = record.values_list(field.state_attname, field.styles_attname).first()
+    if row is None:
         storage.delete_all(staged, [job.source])
         return Outcome.SUPERSEDED
-    if state == "ready":
-        # Published by a worker that died before it could finish up: only the
-        # clean-up is left to do, and it is safe to repeat.
+    published = row[0] == READY
+    due = [field.styles[name] for name in field.due(row[1])]
+    if published and not due:
         _clean_up(field, job)
         return Outcome.READY
-    styles = list(field.styles.values())
-    names = storage.version_names(job.source, styles)
-    with staged.open(job.source, "rb") as original:
-        renditions = imaging.render(
-            original,
-            styles,
-            max_pixels=conf.MAX_PIXELS,
-            jpeg_quality=conf.JPEG_QUALITY,
-            webp_quality=conf.WEBP_QUALITY,
-            budget=memory.shared(conf.MEMORY_BUDGET),
-        )
-        original.seek(0)
-        storage.put(field.storage, job.source, original)
-    for style, name in zip(styles, names[1:], strict=True):
-        storage.put(field.storage, name, renditions[style.name].data)
-    if not record.update(**{field.state_attname: "ready"}):
-        storage.delete_all(field.storage, names)
+    with (field.storage if published else staged).open(job.source, "rb") as original:
+        made = renditions.make(field, job.source, original, due)
+        if not published:
+            original.seek(0)
+            storage.put(field.storage, job.source, original)
+            made.written.append(job.source)
+    replaced = _publish(field, job, made)
+    if replaced is None:
+        storage.delete_all(field.storage, made.written)
         storage.delete_all(staged, [job.source])
         return Outcome.SUPERSEDED
+    storage.delete_all(field.storage, replaced)
     _clean_up(field, job)
     attachment_processed.send(
         sender=field.model, instance=None, object_id=job.object_id, field=field, name=job.source
@@ -101,12 +87,30 @@ def process(job: Job) -> Outcome:
     return Outcome.READY
 
 
+def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[str] | None:
+    """Show what was made on the record, if it still points at the job's upload.
+
+    Under the record's row lock, so that two jobs publishing styles of one
+    version (an upload's and a reprocess's) never drop each other's entries,
+    and a record that moved on to a newer upload is never touched. Returns the
+    files of older declarations no longer named, or None when superseded.
+    """
+    using = router.db_for_write(field.model)
+    with transaction.atomic(using=using):
+        if versions.lock(field, job.object_id, using) != job.source:
+            return None
+        rows = field.model._base_manager.using(using).filter(pk=job.object_id)
+        state, replaced = made.merge(rows.values_list(field.styles_attname, flat=True).first())
+        rows.update(**{field.state_attname: READY, field.styles_attname: state})
+    return replaced
+
+
 def _clean_up(field: AttachmentField, job: Job) -> None:
-    """After publishing: drop the staged original and the version this one replaced."""
+    """After publishing: drop the staged original and the versions this one replaced."""
     storage.delete_all(storage.staging_storage(), [job.source])
     for name in job.previous_names:
         if name != job.source:
-            storage.delete_all(field.storage, storage.version_names(name, field.styles.values()))
+            storage.delete_all(field.storage, storage.version_files(field.storage, name))
 
 
 def run(job: Job) -> Outcome:
@@ -248,5 +252,7 @@ def run_after_commit(
             and getattr(instance, field.attname) == source
         ):
             setattr(instance, field.state_attname, outcome.value)
+            made = _record(field, job).values_list(field.styles_attname, flat=True).first()
+            setattr(instance, field.styles_attname, made if made is not None else {})
 
     transaction.on_commit(run_now, using=using)

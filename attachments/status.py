@@ -15,9 +15,10 @@ from django.urls import NoReverseMatch, reverse
 
 from .conf import conf
 from .exceptions import AttachmentsError
+from .targets import resolve
 
 if TYPE_CHECKING:
-    from .fields import AttachmentFieldFile
+    from .files import AttachmentFieldFile
 
 _SALT = "attachments.status"
 
@@ -43,7 +44,7 @@ def img_attrs(file: Any, style: str) -> dict[str, Any]:
     """Return the ``<img>`` attributes of one style: src, state, known size, polling hooks."""
     # The state lets a page style each one (img[data-attachment-state="failed"]).
     attrs: dict[str, Any] = {"src": file.style_url(style), "data-attachment-state": file.state}
-    size = file.field.styles[style].fixed_size
+    size = file.style_size(style)  # known from the header, made or not
     if size:
         attrs["width"], attrs["height"] = size
     # Only an attachment on its way is polled: a failed one will not change by itself.
@@ -56,8 +57,6 @@ def img_attrs(file: Any, style: str) -> dict[str, Any]:
 
 def read(value: str) -> dict[str, Any]:
     """Return ``{"state": ..., "urls": {style: url}}`` for a token, with one query."""
-    from .processing import resolve
-
     try:
         field_id, raw_pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
         field = resolve(field_id)
@@ -68,14 +67,11 @@ def read(value: str) -> dict[str, Any]:
         pk = field.model._meta.pk.to_python(raw_pk)
     except (signing.BadSignature, ValueError, TypeError, ValidationError, AttachmentsError) as exc:
         raise BadToken(str(exc)) from exc
-    row = (
-        field.model._base_manager.filter(pk=pk)
-        .values_list(field.attname, field.state_attname)
-        .first()
-    )
+    columns = (field.attname, field.state_attname, field.styles_attname)
+    row = field.model._base_manager.filter(pk=pk).values_list(*columns).first()
     if row is None or not row[0]:
         raise BadToken("The attachment no longer exists.")
-    # An unsaved instance carries the name and state: building URLs needs nothing else.
-    instance = field.model(pk=pk, **{field.attname: row[0], field.state_attname: row[1]})
+    # An unsaved instance carries name, state and styles: building URLs needs nothing else.
+    instance = field.model(pk=pk, **dict(zip(columns, row, strict=True)))
     file = getattr(instance, field.attname)
     return {"state": file.state, "urls": {name: file.style_url(name) for name in field.styles}}

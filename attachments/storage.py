@@ -28,7 +28,7 @@ from django.utils.text import slugify
 
 from .conf import conf
 from .exceptions import AttachmentsError
-from .styles import EXTENSIONS, Style, format_for_extension
+from .styles import EXTENSIONS
 
 # Long stems make keys unwieldy and some file systems cap names at 255 bytes.
 _MAX_STEM = 60
@@ -90,16 +90,29 @@ def unique_name(name: str) -> str:
     return posixpath.join(directory, uuid.uuid4().hex, filename)
 
 
-def style_name(original: str, style: Style) -> str:
-    """Return the name of ``style``'s file for the original called ``original``."""
-    root, extension = posixpath.splitext(original)
-    output = style.output_format(format_for_extension(extension))
-    return f"{root}-{style.name}{EXTENSIONS[output]}"
+def style_name(original: str, style: str, fingerprint: str, fmt: str) -> str:
+    """Return the name of ``style``'s file made from the declaration ``fingerprint``.
+
+    A style made again from a changed declaration gets a new name, so the file
+    it replaces stays published (and cached copies never go stale) until the
+    record points at the new one.
+    """
+    root = posixpath.splitext(original)[0]
+    return f"{root}-{style}-{fingerprint}{EXTENSIONS[fmt]}"
 
 
-def version_names(original: str, styles: Iterable[Style]) -> list[str]:
-    """Return every name one upload occupies in the final storage."""
-    return [original, *(style_name(original, style) for style in styles)]
+def version_files(storage: Storage, original: str) -> list[str]:
+    """Return every file of the version ``original`` in ``storage``: it and its styles.
+
+    A version owns its directory (see ``unique_name``), whatever styles it was
+    made with over time, so listing it finds files no declaration names anymore.
+    """
+    directory = posixpath.dirname(original)
+    try:
+        files = storage.listdir(directory)[1]
+    except FileNotFoundError:
+        return []
+    return [posixpath.join(directory, name) for name in files]
 
 
 def put(storage: Storage, name: str, content: bytes | IO[bytes]) -> None:

@@ -1,8 +1,10 @@
 """A field's styles: what each derived image is called, its geometry and encoding.
 
 A style may be declared as ``"100x100>"``, as ``("100x100>", "png")`` or as
-``{"geometry": "100x100>", "format": "webp", "quality": 80}``; ``parse_styles``
-turns any of these into frozen ``Style`` objects once, when the field is made.
+``{"geometry": "100x100>", "format": "webp", "quality": 80, "options": {...}}``
+(``options`` are passed to Pillow's encoder, e.g. ``{"lossless": True}``);
+``parse_styles`` turns any of these into frozen ``Style`` objects once, when the
+field is made.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ EXTENSIONS: dict[str, str] = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "G
 # (``{{ item.image.styles.thumb.url }}``), so they must be identifiers.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")
 _RESERVED = frozenset({"original"})
-_KEYS = frozenset({"geometry", "format", "quality"})
+_KEYS = frozenset({"geometry", "format", "quality", "options"})
+# Encoder options whose values are plain data, so a style stays hashable and its
+# fingerprint stable; anything else (a callable, a table) is refused.
+_OPTION_TYPES = (str, int, float, bool)
 
 
 class StyleError(ValueError):
@@ -55,6 +60,8 @@ class Style:
     geometry: Geometry
     format: str | None = None  # Pillow format name; None keeps the original's format.
     quality: int | None = None  # None means the configured default for the format.
+    # Extra keyword arguments of Pillow's encoder, sorted by name.
+    options: tuple[tuple[str, str | int | float | bool], ...] = ()
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
@@ -117,7 +124,8 @@ def _parse_style(name: Any, spec: Any) -> Style:
     else:
         raise StyleError(
             f"Style {name!r}: expected 'WxH>', ('WxH>', 'png') or "
-            f"{{'geometry': ..., 'format': ..., 'quality': ...}}, got {spec!r}."
+            f"{{'geometry': ..., 'format': ..., 'quality': ..., 'options': {{...}}}}, "
+            f"got {spec!r}."
         )
     unknown = set(options) - _KEYS
     if unknown:
@@ -133,6 +141,7 @@ def _parse_style(name: Any, spec: Any) -> Style:
         geometry=geometry,
         format=_parse_format(name, options.get("format")),
         quality=_parse_quality(name, options.get("quality")),
+        options=_parse_options(name, options.get("options")),
     )
 
 
@@ -150,3 +159,19 @@ def _parse_quality(name: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
         raise StyleError(f"Style {name!r}: quality must be an integer from 1 to 100.")
     return value
+
+
+def _parse_options(name: str, value: Any) -> tuple[tuple[str, str | int | float | bool], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping) or not all(
+        isinstance(key, str) and isinstance(option, _OPTION_TYPES) for key, option in value.items()
+    ):
+        raise StyleError(
+            f"Style {name!r}: options must be a dict of encoder option names to strings, "
+            "numbers or booleans, e.g. {'lossless': True}."
+        )
+    reserved = {"quality", "icc_profile"} & set(value)
+    if reserved:
+        raise StyleError(f"Style {name!r}: set {sorted(reserved)} outside 'options'.")
+    return tuple(sorted(value.items()))

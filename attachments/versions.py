@@ -19,9 +19,9 @@ correctly with nothing to delete).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import connections, router, transaction
 from django.db.models import F
@@ -29,11 +29,10 @@ from django.db.models import F
 from . import queue, storage
 from .conf import conf
 from .models import Job
+from .targets import PROCESSING
 
 if TYPE_CHECKING:
     from .fields import AttachmentField
-
-PROCESSING = "processing"
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,17 @@ def lock(field: AttachmentField, object_id: object, using: str) -> str | None:
     return rows.values_list(field.attname, flat=True).first()
 
 
-def replace(field: AttachmentField, object_id: object, source: str, using: str) -> Replaced | None:
+def replace(
+    field: AttachmentField,
+    object_id: object,
+    source: str,
+    using: str,
+    columns: Mapping[str, Any] | None = None,
+) -> Replaced | None:
     """Point the record at the staged upload ``source`` and queue its job, in one commit.
+
+    ``columns`` are the record's other columns that describe the new version
+    (``AttachmentField.version_columns``), written with its name.
 
     Returns None, changing nothing, when the record is gone: the model's save
     then inserts it again, as Django does, and it is queued as a new record.
@@ -70,7 +78,7 @@ def replace(field: AttachmentField, object_id: object, source: str, using: str) 
         if previous is None:
             return None
         field.model._base_manager.using(using).filter(pk=object_id).update(
-            **{field.attname: source, field.state_attname: PROCESSING}
+            **{field.attname: source, field.state_attname: PROCESSING, **(columns or {})}
         )
         job = None
         if field.queued:
@@ -88,7 +96,7 @@ def clear(field: AttachmentField, object_id: object, using: str) -> bool:
         if current is None:
             return False
         field.model._base_manager.using(using).filter(pk=object_id).update(
-            **{field.attname: "", field.state_attname: ""}
+            **{field.attname: "", field.state_attname: "", **field.version_columns(None)}
         )
         forget(field, object_id, current, using)
     return True
@@ -168,4 +176,4 @@ def delete_versions(field: AttachmentField, names: Iterable[str]) -> None:
     staged = storage.staging_storage()
     for name in names:
         storage.delete_all(staged, [name])
-        storage.delete_all(field.storage, storage.version_names(name, field.styles.values()))
+        storage.delete_all(field.storage, storage.version_files(field.storage, name))

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/upload.py [--quick] [--requests N] [--hostile-mb MB]
     .venv/bin/python benchmarks/upload.py [--quick] [--requests N] --baseline REV
+    .venv/bin/python benchmarks/upload.py --only-process [--quick] [--requests N]
 
 Multipart POSTs of an 18 MP camera-sized JPEG (``corpus.big_jpeg``, about 5 MB)
 to views that validate a ModelForm and save it (``benchmarks/uploadapp``), one
@@ -37,6 +38,9 @@ checkout's ``attachments`` and one running git revision REV's (extracted with
 ``git archive``; the benchmark app is this checkout's), take the same uploads
 (new records, and re-uploads to an existing record as an edit form makes)
 interleaved request by request, and the table gives each p50 and their ratio.
+
+``--only-process`` measures instead what each style named in a field's
+``only_process`` adds to the request (see ``only_process_cost``).
 """
 
 from __future__ import annotations
@@ -152,7 +156,15 @@ def main() -> None:
         metavar="REV",
         help="instead: this checkout's attachments against git revision REV's, same run",
     )
+    parser.add_argument(
+        "--only-process",
+        action="store_true",
+        help="instead: what each style named in only_process adds to the request",
+    )
     args = parser.parse_args()
+    if args.only_process:
+        only_process_cost(args.requests or (5 if args.quick else 15))
+        return
     requests = args.requests or (8 if args.quick else 30)
     if args.baseline:
         compare(args.baseline, requests)
@@ -383,6 +395,56 @@ def report_hostile(rows: list, megabytes: int, requests: int) -> None:
         f"of the same file: {ratio:.2f}x {'PASS' if ratio <= MAX_HOSTILE_RATIO else 'MISS'} "
         f"(p95 {endpoint.percentile(0.95):.0f} ms)"
     )
+
+
+# only_process: styles made in the request -----------------------------------------------------
+
+
+def only_process_cost(repeats: int) -> None:
+    """Time ``image.save`` (validate, stage, make ``only_process``) per style named there.
+
+    In this process (no server, no database: ``save=False`` stops before the
+    record's save), on the 1 MP and the 18 MP JPEG, for the 8 styles of
+    ``ManyStylesUpload`` one at a time and all at once; each row's median over
+    ``repeats`` saves less the median of the same save without ``only_process``
+    is what naming those styles adds to the upload request.
+    """
+    folder = tempfile.mkdtemp(prefix="attachments-bench-only-process-")
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
+    os.environ["UPLOADAPP_MEDIA_ROOT"] = folder
+    import django
+
+    django.setup()
+    from django.core.files.base import ContentFile
+
+    from benchmarks.uploadapp.models import MANY_STYLES, ManyStylesUpload
+
+    field = ManyStylesUpload._meta.get_field("image")
+    big = corpus.big_jpeg()
+    files = {"1 MP JPEG": small_jpeg(big), "18 MP JPEG": big}
+    choices = [(), *((name,) for name in MANY_STYLES), tuple(MANY_STYLES)]
+
+    def median_save(data: bytes, only: tuple[str, ...]) -> float:
+        field.only_process = only
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            ManyStylesUpload().image.save("photo.jpg", ContentFile(data), save=False)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    try:
+        print(f"\nonly_process: ms a style adds to the upload request, median of {repeats}")
+        print(f"{'only_process':<24}" + "".join(f"{name:>14}" for name in files))
+        base = {name: median_save(data, ()) for name, data in files.items()}
+        print(f"{'(none: the baseline)':<24}" + "".join(f"{base[n] * 1e3:14.1f}" for n in files))
+        for only in choices[1:]:
+            label = "all 8" if len(only) > 1 else f"{only[0]} {MANY_STYLES[only[0]]}"
+            added = {n: median_save(d, only) - base[n] for n, d in files.items()}
+            print(f"{label:<24}" + "".join(f"{added[n] * 1e3:+14.1f}" for n in files))
+    finally:
+        field.only_process = ()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import checks
 from django.core.files.base import ContentFile
@@ -132,9 +134,10 @@ def test_style_formats_and_names():
     work()
     photo.refresh_from_db()
     styles = photo.image.styles
-    assert styles["small"].name.endswith("-small.jpg")
-    assert styles["wide"].name.endswith("-wide.png")
-    assert styles["preview"].name.endswith("-preview.webp")
+    # <original's stem>-<style>-<fingerprint of its declaration><extension of its format>
+    assert re.search(r"/p-small-[0-9a-f]{12}\.jpg$", styles["small"].name)
+    assert re.search(r"/p-wide-[0-9a-f]{12}\.png$", styles["wide"].name)
+    assert re.search(r"/p-preview-[0-9a-f]{12}\.webp$", styles["preview"].name)
     assert pixel_size(styles["wide"]) == (300, 100)
     with styles["preview"].storage.open(styles["preview"].name) as fp:
         assert Image.open(fp).format == "WEBP"
@@ -341,10 +344,13 @@ def test_clearing_while_a_new_upload_waits_deletes_both_versions(
 
 
 def test_deconstruct_emits_only_non_default_options():
-    field = AttachmentField(upload_to="x", styles={"t": "10x10"})
+    # Styles, only_process and fallback change no column: editing them writes no migration.
+    field = AttachmentField(
+        upload_to="x", styles={"t": "10x10"}, only_process=["t"], fallback="original"
+    )
     _, path, _, kwargs = field.deconstruct()
     assert path == "attachments.fields.AttachmentField"
-    assert kwargs == {"upload_to": "x", "styles": {"t": "10x10"}}
+    assert kwargs == {"upload_to": "x"}
     field = AttachmentField(
         upload_to="x",
         process_in_background=False,
@@ -385,6 +391,9 @@ def _check_ids(**kwargs) -> list[str]:
         ({"styles": {"original": "10x10"}}, "attachments.E001"),
         ({"process_in_background": "yes"}, "attachments.E002"),
         ({"max_attempts": 0}, "attachments.E003"),
+        ({"styles": {"thumb": "10x10"}, "only_process": ["icon"]}, "attachments.E170"),
+        ({"fallback": "placeholder"}, "attachments.E171"),
+        ({"width_field": "image_width"}, "attachments.E172"),
     ],
 )
 def test_field_checks(kwargs, error_id):
@@ -417,3 +426,38 @@ def test_upload_of_a_new_record_costs_no_job_lookup(django_assert_num_queries):
     # wakes workers): no lookup of older jobs, no savepoint.
     with django_assert_num_queries(3 if connection.vendor == "postgresql" else 2):
         item.save()
+
+
+def test_width_and_height_fields_come_from_the_header_probe():
+    photo = Photo()
+    photo.image.save("p.jpg", ContentFile(images.jpeg((600, 400))))
+    assert (photo.image_width, photo.image_height) == (600, 400)
+    assert (photo.image.width, photo.image.height) == (600, 400)
+    photo = Photo.objects.get(pk=photo.pk)
+    assert (photo.image_width, photo.image_height) == (600, 400)
+    photo.image.save("q.png", ContentFile(images.png((30, 20))))  # a new version, same record
+    photo = Photo.objects.get(pk=photo.pk)
+    assert (photo.image_width, photo.image_height, photo.image.width) == (30, 20, 30)
+    photo.image.delete()
+    photo = Photo.objects.get(pk=photo.pk)
+    assert (photo.image_width, photo.image_height, photo.image.width) == (None, None, None)
+
+
+def test_only_process_styles_are_made_in_the_request(monkeypatch):
+    field = Photo._meta.get_field("image")
+    monkeypatch.setattr(field, "only_process", ("small",))
+    photo = Photo()
+    photo.image.save("p.jpg", ContentFile(images.jpeg((600, 400))))
+    assert photo.image.processing
+    small = photo.image.styles["small"]
+    assert small.url != field.placeholder_url  # shown on the very next page
+    assert pixel_size(small) == (50, 33)
+    assert photo.image.styles["wide"].url == field.placeholder_url
+    photo = Photo.objects.get(pk=photo.pk)
+    assert photo.image.styles["small"].name == small.name
+    assert field.due(photo.image_styles) == ["wide", "preview"]
+    work()
+    photo = Photo.objects.get(pk=photo.pk)
+    assert photo.image.styles["small"].name == small.name  # not made twice
+    assert field.due(photo.image_styles) == []
+    assert pixel_size(photo.image.styles["wide"]) == (300, 100)

@@ -766,6 +766,24 @@ def test_render_holds_its_pixels_within_the_budget():
     assert held_by(images.png((800, 600))) == 2 * 4 * 800 * 600
 
 
+def test_a_style_the_encoder_refuses_fails_alone():
+    styles = parse_styles(
+        {
+            "ok": "10x10",
+            "bad": {"geometry": "20x20", "format": "png", "options": {"compress_level": 99}},
+            "lossless": {"geometry": "20x20", "format": "webp", "options": {"lossless": True}},
+        }
+    )
+    rendered = imaging.render(
+        io.BytesIO(images.png((40, 30))), list(styles.values()), max_pixels=10**6
+    )
+    assert sorted(rendered) == ["lossless", "ok"]
+    assert rendered.size == (40, 30)
+    assert "'bad'" in rendered.errors["bad"]
+    assert "compress_level=99" in rendered.errors["bad"]
+    assert rendered["ok"].fingerprint != rendered["lossless"].fingerprint
+
+
 @pytest.mark.parametrize(
     ("geometry", "colour"),
     [("40x40#north", (255, 0, 0)), ("40x40#south", (0, 0, 255)), ("40x40#0.5,0.1", (255, 0, 0))],

@@ -106,7 +106,7 @@ def test_error_after_the_record_moved_on_is_a_no_op(monkeypatch):
         Item.objects.update(image="items/newer/b.jpg")
         raise FileNotFoundError("staged file was removed by the newer upload")
 
-    monkeypatch.setattr(processing.imaging, "render", replaced_meanwhile)
+    monkeypatch.setattr(processing.renditions, "make", replaced_meanwhile)
     assert run_next() is processing.Outcome.SUPERSEDED
 
 

@@ -145,8 +145,18 @@ def test_tag_renders_the_image_once_ready_without_polling():
     html = render('{% attachment_img item.image "thumb" alt=item.title %}', item=item)
     assert f'src="{item.image.styles["thumb"].url}"' in html
     assert "data-attachment-status" not in html
-    assert "width" not in html  # "100x100>" depends on the source
+    assert ('width="100"' in html, 'height="75"' in html) == (True, True)  # as made
     assert 'data-attachment-state="ready"' in html
+
+
+def test_tag_knows_every_size_from_the_header_while_processing():
+    # "100x100>" depends on the source: the upload's header probe gave its size.
+    item = upload(images.jpeg((320, 240)))
+    assert (item.image.width, item.image.height) == (320, 240)
+    for loaded in (item, Item.objects.get(pk=item.pk)):
+        html = render('{% attachment_img item.image "thumb" %}', item=loaded)
+        assert ('width="100"' in html, 'height="75"' in html) == (True, True)
+        assert f'src="{PLACEHOLDER}"' in html
 
 
 def test_tag_renders_a_failed_attachment_as_failed_for_good():

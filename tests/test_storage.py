@@ -5,10 +5,10 @@ import posixpath
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 
 from attachments import storage
-from attachments.styles import parse_styles
 
 
 @pytest.mark.parametrize(
@@ -37,15 +37,21 @@ def test_unique_name_puts_every_upload_in_its_own_directory():
     assert first.endswith("/a.jpg")
 
 
-def test_style_names_follow_the_output_format():
-    styles = parse_styles({"thumb": "10x10", "icon": ("8x8", "webp")})
-    assert storage.style_name("i/u/a.png", styles["thumb"]) == "i/u/a-thumb.png"
-    assert storage.style_name("i/u/a.png", styles["icon"]) == "i/u/a-icon.webp"
-    assert storage.version_names("i/u/a.png", styles.values()) == [
+def test_style_names_carry_the_declaration_and_the_output_format():
+    assert storage.style_name("i/u/a.png", "thumb", "0123abcd", "PNG") == "i/u/a-thumb-0123abcd.png"
+    assert storage.style_name("i/u/a.png", "icon", "0123abcd", "WEBP") == "i/u/a-icon-0123abcd.webp"
+
+
+def test_version_files_are_everything_in_the_versions_directory(tmp_path):
+    target = FileSystemStorage(location=tmp_path)
+    for name in ("i/u/a.png", "i/u/a-thumb-1.png", "i/u/a-thumb-2.webp", "i/v/b.png"):
+        target.save(name, ContentFile(b"x"))
+    assert sorted(storage.version_files(target, "i/u/a.png")) == [
+        "i/u/a-thumb-1.png",
+        "i/u/a-thumb-2.webp",
         "i/u/a.png",
-        "i/u/a-thumb.png",
-        "i/u/a-icon.webp",
     ]
+    assert storage.version_files(target, "i/gone/a.png") == []
 
 
 def test_put_writes_at_exactly_the_name_and_replaces_a_partial_attempt(tmp_path):
@@ -81,7 +87,7 @@ def test_staging_root_setting(settings, tmp_path):
 def test_deleting_an_uploads_last_file_removes_its_folder_only(tmp_path):
     target = FileSystemStorage(location=tmp_path)
     original = storage.unique_name("photos/2026/a.jpg")
-    names = [original, storage.style_name(original, parse_styles({"t": "1x1"})["t"])]
+    names = [original, storage.style_name(original, "t", "0123abcd", "JPEG")]
     for name in names:
         storage.put(target, name, b"x")
     storage.delete_all(target, names[:1])

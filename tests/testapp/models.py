@@ -13,8 +13,12 @@ class Photo(models.Model):
             "wide": ("300x100#", "png"),
             "preview": {"geometry": "40x40", "format": "webp", "quality": 70},
         },
+        width_field="image_width",
+        height_field="image_height",
         blank=True,
     )
+    image_width = models.PositiveIntegerField(null=True, editable=False)
+    image_height = models.PositiveIntegerField(null=True, editable=False)
 
 
 class Avatar(models.Model):

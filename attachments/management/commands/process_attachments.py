@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import argparse
 import logging
-import math
 import sys
 from typing import Any, TextIO, cast
 
@@ -10,42 +8,12 @@ from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import router
 
+from attachments.management.arguments import count, priority_type, seconds
 from attachments.models import Job
 from attachments.routing import QueueOrder
 from attachments.worker import Worker, stop_signal_pending
 
 _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
-
-
-# argparse reports a ValueError from a type function as "invalid <function
-# name> value"; an ArgumentTypeError's message is shown as it is.
-def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not (math.isfinite(number) and number > 0):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
-    return number
-
-
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value!r}")
-    return number
-
-
-def _priority(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number (higher runs first), got {value!r}"
-        ) from None
 
 
 class Command(BaseCommand):
@@ -69,28 +37,28 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--concurrency",
-            type=_count,
+            type=count,
             default=1,
             metavar="N",
             help="Run N jobs at once (threads; use about one per core).",
         )
         parser.add_argument(
             "--min-priority",
-            type=_priority,
+            type=priority_type,
             default=None,
             metavar="P",
             help="Only run jobs of priority P or higher.",
         )
         parser.add_argument(
             "--max-priority",
-            type=_priority,
+            type=priority_type,
             default=None,
             metavar="P",
             help="Only run jobs of priority P or lower.",
         )
         parser.add_argument(
             "--poll-interval",
-            type=_seconds,
+            type=seconds,
             default=None,
             metavar="SECONDS",
             help="How long an idle worker waits between looks at the job table "
@@ -98,7 +66,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--shutdown-timeout",
-            type=_seconds,
+            type=seconds,
             default=None,
             metavar="SECONDS",
             help="On SIGTERM/SIGINT, how long running jobs may take before they are put back "

@@ -1,0 +1,205 @@
+"""The rendition plan: what a field's styles make of one original, and what is made already.
+
+``outputs`` turns styles and the original's size and format into one ``Output``
+per style: its size (with the resize and crop that give it), format, quality and
+encoder options, and the style's fingerprint. ``imaging`` executes outputs;
+``storage`` names them.
+
+A record keeps, per style, what was made for its current original (``Made``,
+stored as JSON in the field's ``<name>_styles`` column): the fingerprint of the
+declaration it was made from, its format and size, or the error that stopped
+it. So whether a style is made from its current declaration is a comparison
+(``due``), and which file stands in for a style not made yet is a function of
+the plan and that state (``stand_in``), neither touching storage.
+
+Pure: no Django, no Pillow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .geometry import Plan
+from .styles import EXTENSIONS, Style
+
+__all__ = [
+    "ORIGINAL",
+    "Made",
+    "Output",
+    "due",
+    "fingerprint",
+    "made",
+    "original_size",
+    "outputs",
+    "planned_size",
+    "stand_in",
+]
+
+# The key of the original's own entry (its size) in a record's state; never a
+# style name (styles.py reserves it).
+ORIGINAL = "original"
+
+
+def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
+    """Return a short hash of everything that decides ``style``'s pixels and encoding.
+
+    The configured default qualities count only for a style without its own
+    quality, and only for the formats it may write.
+    """
+    formats = [style.format] if style.format else sorted(qualities)
+    declaration = {
+        "geometry": str(style.geometry),
+        "format": style.format or "",
+        "quality": style.quality or {fmt: qualities[fmt] for fmt in formats if fmt in qualities},
+        "options": [list(option) for option in style.options],
+    }
+    text = json.dumps(declaration, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One style's file for one original."""
+
+    style: str
+    fingerprint: str
+    geometry: Plan  # the resize and crop, on the original as displayed (upright)
+    format: str  # Pillow's name
+    quality: int | None
+    options: tuple[tuple[str, Any], ...]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.geometry.size
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.format]
+
+
+def outputs(
+    styles: Iterable[Style],
+    size: tuple[int, int],
+    source_format: str,
+    qualities: Mapping[str, int],
+) -> dict[str, Output]:
+    """Plan every style in ``styles`` for an original of ``size`` (upright) in ``source_format``."""
+    planned = {}
+    for style in styles:
+        fmt = style.output_format(source_format)
+        planned[style.name] = Output(
+            style=style.name,
+            fingerprint=fingerprint(style, qualities),
+            geometry=style.geometry.plan(*size),
+            format=fmt,
+            quality=style.quality or qualities.get(fmt),
+            options=style.options,
+        )
+    return planned
+
+
+@dataclass(frozen=True)
+class Made:
+    """What a record says was made of one style for its current original."""
+
+    fingerprint: str
+    format: str = ""  # empty when making it failed
+    width: int = 0
+    height: int = 0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """A file exists for it (it may be from an older declaration)."""
+        return not self.error
+
+    @classmethod
+    def of(cls, output: Output, size: tuple[int, int]) -> Made:
+        return cls(output.fingerprint, output.format, *size)
+
+    def to_json(self) -> dict[str, Any]:
+        if self.error:
+            return {"fp": self.fingerprint, "error": self.error}
+        return {"fp": self.fingerprint, "format": self.format, "size": [self.width, self.height]}
+
+    @classmethod
+    def from_json(cls, value: Any) -> Made | None:
+        if not isinstance(value, Mapping) or not isinstance(value.get("fp"), str):
+            return None
+        if value.get("error"):
+            return cls(value["fp"], error=str(value["error"]))
+        size = value.get("size") or [0, 0]
+        return cls(value["fp"], str(value.get("format", "")), int(size[0]), int(size[1]))
+
+
+def made(state: Any) -> dict[str, Made]:
+    """Read a record's ``<name>_styles`` value into ``Made`` entries by style name."""
+    if not isinstance(state, Mapping):
+        return {}
+    entries = ((name, Made.from_json(value)) for name, value in state.items() if name != ORIGINAL)
+    return {name: entry for name, entry in entries if entry is not None}
+
+
+def original_size(state: Any) -> tuple[int, int] | None:
+    """The original's upright size as the record's state gives it, None if unknown."""
+    size = state.get(ORIGINAL) if isinstance(state, Mapping) else None
+    if isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        return int(size[0]), int(size[1])
+    return None
+
+
+def due(
+    styles: Iterable[Style],
+    state: Any,
+    qualities: Mapping[str, int],
+    *,
+    missing_only: bool = False,
+) -> list[str]:
+    """Return the names of ``styles`` not made from their current declaration.
+
+    A style that failed from its current declaration is not due: it would fail
+    again. ``missing_only`` leaves out styles that have a file from an older
+    declaration (it is served until the style is made again).
+    """
+    entries = made(state)
+    names = []
+    for style in styles:
+        entry = entries.get(style.name)
+        stale = entry is None or entry.fingerprint != fingerprint(style, qualities)
+        if stale and not (missing_only and entry is not None and entry.ok):
+            names.append(style.name)
+    return names
+
+
+def planned_size(style: Style, state: Any) -> tuple[int, int] | None:
+    """The size ``style`` has (once made) for the record's original; None if unknown."""
+    entry = made(state).get(style.name)
+    if entry is not None and entry.ok:
+        return entry.width, entry.height
+    if style.fixed_size:
+        return style.fixed_size
+    size = original_size(state)
+    return style.geometry.plan(*size).size if size else None
+
+
+def stand_in(style: Style, declared: Iterable[str], state: Any) -> str | None:
+    """Return the made style that best stands in for ``style``, which has no file yet.
+
+    The smallest of the ``declared`` styles made at least as large as ``style``
+    will be, on both sides; None (use the original) when none covers it or its
+    size is unknown.
+    """
+    declared = set(declared)
+    wanted = planned_size(style, state)
+    if wanted is None:
+        return None
+    covering = [
+        (entry.width * entry.height, name)
+        for name, entry in made(state).items()
+        if name in declared and entry.ok and entry.width >= wanted[0] and entry.height >= wanted[1]
+    ]
+    return min(covering)[1] if covering else None

@@ -1,0 +1,92 @@
+"""Make some styles of one version and write them to the field's storage.
+
+The worker does it for the styles a job finds due, a request for the field's
+``only_process`` styles. What was made comes back as the entries the record's
+``<name>_styles`` column takes; the caller decides when the record may show them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+from . import imaging, memory, plan, storage
+from .conf import conf
+from .styles import Style
+
+if TYPE_CHECKING:
+    from .fields import AttachmentField
+
+logger = logging.getLogger("attachments")
+
+
+def qualities() -> dict[str, int]:
+    """The configured default qualities, by Pillow format: part of every style's fingerprint."""
+    return {"JPEG": conf.JPEG_QUALITY, "WEBP": conf.WEBP_QUALITY}
+
+
+@dataclass
+class Made:
+    """What ``make`` wrote and what the record is to say about it."""
+
+    original: str  # the version's name
+    size: tuple[int, int]  # the original's, upright
+    written: list[str] = field(default_factory=list)  # names in the field's storage
+    entries: dict[str, Any] = field(default_factory=dict)  # style name -> plan.Made JSON
+
+    def merge(self, current: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+        """Merge into the record's ``current`` state; return it and the files it no longer names.
+
+        Those are files of the same styles made from older declarations: the
+        caller deletes them once the record points at the new ones.
+        """
+        merged = dict(current or {})
+        before = plan.made(merged)
+        merged[plan.ORIGINAL] = list(self.size)
+        merged.update(self.entries)
+        after = plan.made(merged)
+        olds = ((self.file(s, before.get(s)), self.file(s, after[s])) for s in self.entries)
+        return merged, [old for old, new in olds if old and old != new]
+
+    def file(self, style: str, entry: plan.Made | None) -> str:
+        """The name of ``style``'s file as ``entry`` describes it; "" when it has none."""
+        if entry is None or not entry.ok:
+            return ""
+        return storage.style_name(self.original, style, entry.fingerprint, entry.format)
+
+
+def make(
+    field: AttachmentField,
+    original: str,
+    content: IO[bytes],
+    styles: Sequence[Style],
+) -> Made:
+    """Render ``styles`` of the version ``original`` from ``content`` and store them.
+
+    A style the encoder refuses gets an entry with its error; the others are
+    written. Raises what ``imaging.render`` raises.
+    """
+    defaults = qualities()
+    rendered = imaging.render(
+        content,
+        styles,
+        max_pixels=conf.MAX_PIXELS,
+        jpeg_quality=defaults["JPEG"],
+        webp_quality=defaults["WEBP"],
+        budget=memory.shared(conf.MEMORY_BUDGET),
+    )
+    made = Made(original, rendered.size)
+    for r in rendered.values():
+        entry = plan.Made(r.fingerprint, r.format, r.width, r.height)
+        name = made.file(r.style, entry)
+        storage.put(field.storage, name, r.data)
+        made.written.append(name)
+        made.entries[r.style] = entry.to_json()
+    for style in styles:
+        if style.name in rendered.errors:
+            logger.warning("%s of %s: %s", field.field_id, original, rendered.errors[style.name])
+            entry = plan.Made(plan.fingerprint(style, defaults), error=rendered.errors[style.name])
+            made.entries[style.name] = entry.to_json()
+    return made

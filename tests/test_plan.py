@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import pytest
+
+from attachments import plan
+from attachments.styles import parse_styles
+
+Q = {"JPEG": 85, "WEBP": 80}
+
+
+def style(spec, name="s"):
+    return parse_styles({name: spec})[name]
+
+
+def test_a_fingerprint_follows_the_declaration_not_the_name():
+    base = plan.fingerprint(style("100x100>"), Q)
+    assert plan.fingerprint(style("100x100>", name="other"), Q) == base
+    assert plan.fingerprint(style("100x100>"), dict(Q)) == base
+    changed = [
+        style("100x100"),
+        style(("100x100>", "png")),
+        style({"geometry": "100x100>", "quality": 50}),
+        style({"geometry": "100x100>", "options": {"optimize": True}}),
+    ]
+    assert len({base, *(plan.fingerprint(s, Q) for s in changed)}) == 5
+
+
+def test_default_qualities_count_only_for_the_formats_a_style_writes():
+    png = style(("10x10", "png"))
+    assert plan.fingerprint(png, Q) == plan.fingerprint(png, {"JPEG": 10, "WEBP": 10})
+    webp = style(("10x10", "webp"))
+    assert plan.fingerprint(webp, Q) != plan.fingerprint(webp, {**Q, "WEBP": 90})
+    assert plan.fingerprint(webp, Q) == plan.fingerprint(webp, {**Q, "JPEG": 90})
+    own = style({"geometry": "10x10", "quality": 60})
+    assert plan.fingerprint(own, Q) == plan.fingerprint(own, {"JPEG": 1, "WEBP": 1})
+
+
+def test_outputs_carry_size_format_quality_and_options():
+    styles = parse_styles(
+        {
+            "thumb": "100x100>",
+            "wide": ("300x100#", "png"),
+            "hero": {"geometry": "50%", "format": "webp", "options": {"lossless": True}},
+        }
+    )
+    outputs = plan.outputs(styles.values(), (640, 480), "TIFF", Q)
+    thumb, wide, hero = outputs["thumb"], outputs["wide"], outputs["hero"]
+    assert (thumb.size, thumb.format, thumb.quality, thumb.extension) == (
+        (100, 75),
+        "PNG",
+        None,
+        ".png",
+    )
+    assert (wide.size, wide.format, wide.geometry.crop is not None) == ((300, 100), "PNG", True)
+    assert (hero.size, hero.format, hero.quality, hero.options) == (
+        (320, 240),
+        "WEBP",
+        80,
+        (("lossless", True),),
+    )
+    assert thumb.fingerprint == plan.fingerprint(styles["thumb"], Q)
+    jpeg = plan.outputs([styles["thumb"]], (640, 480), "JPEG", Q)["thumb"]
+    assert (jpeg.format, jpeg.quality) == ("JPEG", 85)
+
+
+def made(spec, size=(10, 10), fmt="JPEG", **extra):
+    return plan.Made(plan.fingerprint(style(spec), Q), fmt, *size, **extra).to_json()
+
+
+def test_due_compares_fingerprints_without_touching_files():
+    styles = parse_styles({"a": "10x10", "b": "20x20", "c": "30x30"})
+    state = {"original": [100, 100], "a": made("10x10"), "b": made("25x25")}
+    assert plan.due(styles.values(), state, Q) == ["b", "c"]
+    # b has a file from its older declaration, served until it is made again.
+    assert plan.due(styles.values(), state, Q, missing_only=True) == ["c"]
+    assert plan.due(styles.values(), {}, Q) == ["a", "b", "c"]
+    assert plan.due(styles.values(), None, Q) == ["a", "b", "c"]
+
+
+def test_a_style_that_failed_from_its_declaration_is_not_due_again():
+    styles = parse_styles({"a": "10x10"})
+    failed = {"a": plan.Made(plan.fingerprint(styles["a"], Q), error="no").to_json()}
+    assert plan.due(styles.values(), failed, Q) == []
+    assert not plan.made(failed)["a"].ok
+    older = {"a": plan.Made("0" * 12, error="no").to_json()}
+    assert plan.due(styles.values(), older, Q, missing_only=True) == ["a"]
+
+
+def test_unreadable_state_entries_are_ignored():
+    assert plan.made({"a": "x", "b": {"nofp": 1}, "original": [1, 2]}) == {}
+    assert plan.original_size({"original": "x"}) is None
+    assert plan.original_size({"original": [3, 4]}) == (3, 4)
+
+
+def test_planned_size_from_the_entry_the_geometry_or_the_original():
+    fixed, fit = style("64x64#"), style("100x100>")
+    assert plan.planned_size(fixed, {}) == (64, 64)
+    assert plan.planned_size(fit, {}) is None
+    assert plan.planned_size(fit, {"original": [400, 200]}) == (100, 50)
+    state = {"original": [400, 200], "s": made("90x90", size=(90, 45))}
+    assert plan.planned_size(fit, state) == (90, 45)  # made from an older declaration
+
+
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [("50x50", "medium"), ("80x80", "large"), ("300x300", None), ("10x10", "small")],
+)
+def test_stand_in_is_the_smallest_made_style_that_covers(wanted, expected):
+    styles = parse_styles({"small": "20x20", "medium": "60x60", "large": "100x100", "w": wanted})
+    state = {
+        "original": [400, 400],
+        "small": made("20x20", size=(20, 20)),
+        "medium": made("60x60", size=(60, 60)),
+        "large": made("100x100", size=(100, 100)),
+        "gone": made("200x200", size=(200, 200)),
+    }
+    assert plan.stand_in(styles["w"], styles, state) == expected
+
+
+def test_no_stand_in_without_a_size():
+    styles = parse_styles({"a": "10x10", "w": "50x50"})
+    assert plan.stand_in(styles["w"], styles, {"a": made("10x10", size=(100, 100))}) is None
