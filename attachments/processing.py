@@ -35,6 +35,9 @@ class Outcome(enum.Enum):
     SUPERSEDED = "superseded"
     RETRYING = "retrying"
     FAILED = "failed"
+    # The worker handed the job back (shutdown timeout) or lost it (no
+    # heartbeat) while it ran: whoever runs it next settles it.
+    HANDED_BACK = "handed back"
 
     @property
     def done(self) -> bool:
@@ -99,6 +102,11 @@ def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[st
     with transaction.atomic(using=using):
         if versions.lock(field, job.object_id, using) != job.source:
             return None
+        if job.pk is not None and not queue.holds(job):
+            # Handed back meanwhile: its next run publishes, from the staged
+            # original this one must leave alone (what it wrote, the next
+            # run writes again under the same names).
+            raise queue.NotHeld(f"Job {job.pk} was handed back while it ran.")
         rows = field.model._base_manager.using(using).filter(pk=job.object_id)
         state, replaced = made.merge(rows.values_list(field.styles_attname, flat=True).first())
         rows.update(**{field.state_attname: READY, field.styles_attname: state})
@@ -121,6 +129,8 @@ def run(job: Job) -> Outcome:
     """
     try:
         outcome = process(job)
+    except queue.NotHeld:
+        return Outcome.HANDED_BACK
     except Exception as exc:
         if _superseded(job):
             # The record moved on while we worked (and may have taken our

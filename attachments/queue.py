@@ -167,6 +167,16 @@ def discard(job: Job) -> bool:
     return bool(deleted)
 
 
+class NotHeld(Exception):
+    """The job was handed back, or taken over by another worker, while this one ran it."""
+
+
+def holds(job: Job) -> bool:
+    """Whether ``job`` is still locked by the worker that claimed it; locks its row till commit."""
+    rows = Job.objects.select_for_update().filter(pk=job.pk, locked_by=job.locked_by)
+    return rows.exists()
+
+
 def heartbeat(worker_id: str, job_ids: Sequence[int]) -> None:
     """Show that ``worker_id`` is still working on ``job_ids``."""
     Job.objects.filter(pk__in=job_ids, locked_by=worker_id).update(locked_at=timezone.now())

@@ -22,7 +22,13 @@ def run_next() -> processing.Outcome:
 
 @pytest.mark.parametrize(
     ("outcome", "done"),
-    [("READY", True), ("SUPERSEDED", True), ("RETRYING", False), ("FAILED", False)],
+    [
+        ("READY", True),
+        ("SUPERSEDED", True),
+        ("RETRYING", False),
+        ("FAILED", False),
+        ("HANDED_BACK", False),
+    ],
 )
 def test_only_published_or_moot_jobs_are_done(outcome, done):
     # The worker deletes the rows of done jobs; the others keep their error.
@@ -193,5 +199,24 @@ def test_retry_of_a_job_that_is_gone_leaves_the_record_alone():
     processing.process(job)
     queue.complete("w", [job.pk])
     assert processing.retry(job) is False
+    item.refresh_from_db()
+    assert item.image.ready
+
+
+def test_a_job_handed_back_while_it_ran_publishes_nothing_and_keeps_its_original():
+    """The shutdown timeout hands a running job back; the thread still running it must not
+    publish, or the next worker would find the record moved under a job it was given."""
+    item = upload()
+    job = queue.claim("w1")
+    assert job is not None
+    queue.release(job)  # what the worker's main thread does when SHUTDOWN_TIMEOUT passes
+    assert processing.run(job) is processing.Outcome.HANDED_BACK
+    item.refresh_from_db()
+    assert item.image.processing
+    assert storage.staging_storage().exists(item.image.name)
+    again = queue.claim("w2")
+    assert again is not None
+    assert again.pk == job.pk
+    assert processing.run(again) is processing.Outcome.READY
     item.refresh_from_db()
     assert item.image.ready

@@ -521,8 +521,17 @@ def test_sigterm_lets_running_jobs_finish_and_claims_no_more(spawn, media, uploa
 
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_shutdown_timeout_hands_a_running_job_back(spawn, media, upload_slow, concurrency):
-    """SIGTERM, then SHUTDOWN_TIMEOUT passes: exit 1, the job back in the queue as it was."""
+    """SIGTERM, then SHUTDOWN_TIMEOUT passes: exit 1, the job back in the queue as it was.
+
+    On a thread the job is stuck opening its staged original, so it surely
+    outlives the timeout; inline, the timer interrupts the main thread between
+    bytecodes, which a blocked system call never reaches, so the job is a slow
+    one there instead.
+    """
     item = upload_slow()
+    original = staged_path(item).read_bytes()
+    if concurrency > 1:
+        block_staged_original(item)
     settings = {**SLOW, "SHUTDOWN_TIMEOUT": 0.2}
     worker = spawn("--concurrency", str(concurrency), settings=settings)
     worker.wait_until_started()
@@ -535,6 +544,8 @@ def test_shutdown_timeout_hands_a_running_job_back(spawn, media, upload_slow, co
     assert worker.jobs() == []
     assert_handed_back(job, item)
 
+    staged_path(item).unlink()
+    staged_path(item).write_bytes(original)
     later = spawn("--burst", settings=SLOW)
     later.assert_exit(0)
     assert later.jobs() == [(job.pk, "ready")]
