@@ -20,16 +20,16 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from types import FrameType
 from typing import Any, cast
 
 from django.db import DatabaseError, connections, router
 
-from . import leftovers, orphans, processing, queue, stats
+from . import housekeeping, processing, queue, stats
 from .conf import conf
+from .heartbeat import Heartbeat
 from .models import Job
 from .routing import QueueOrder
 from .wakeup import Waiter, waiter_for
@@ -42,10 +42,6 @@ _STATS_EVERY = 60.0  # seconds between progress lines of a long-running worker
 # before a wait (or on another thread) runs only when that wait returns, and a
 # second Ctrl-C must not go unheard for the whole shutdown timeout.
 _SIGNAL_LATENCY = 0.25
-_HOUSEKEEPING_EVERY = 30.0
-_ORPHANS_EVERY = 300.0  # scans every model with attachments: seldom
-# Lists the whole staging storage; leftovers wait LEFTOVER_GRACE (a day) anyway.
-_LEFTOVERS_EVERY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -188,13 +184,10 @@ class Worker:
         # Ids of done jobs whose rows the next claim deletes (guarded by _changed).
         self._done: list[int] = []
         self._inbox: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
-        self._next_housekeeping = self._next_stats = self._next_orphans = time.monotonic()
-        self._next_leftovers = self._next_orphans
+        self._next_housekeeping = self._next_stats = time.monotonic()
+        self._housekeeping = housekeeping.Housekeeping()
         self._last_tally = Tally()  # as of the last progress line
         self._drained = False  # a burst found nothing more to do
-        # Set once every job is settled or handed back: heartbeats go on until
-        # then, through the drain, or live jobs would be taken over meanwhile.
-        self._finished = threading.Event()
 
     def stop(self) -> None:
         """Stop claiming; ``run`` returns once running jobs end (or the timeout passes)."""
@@ -212,7 +205,10 @@ class Worker:
             threading.Thread(target=self._serve, name=f"attachments-{i}", daemon=True)
             for i in range(self.concurrency if self.concurrency > 1 else 0)
         ]
-        threading.Thread(target=self._heartbeat, name="attachments-heartbeat", daemon=True).start()
+        # Heartbeats go on until every job is settled or handed back, through
+        # the drain, or live jobs would be taken over meanwhile.
+        heartbeat = Heartbeat(self.id, self._due_heartbeats)
+        heartbeat.start()
         for thread in threads:
             thread.start()
         # The handlers stay in place through the clean-up: a second signal
@@ -233,7 +229,7 @@ class Worker:
                 if self.forced:
                     self._report_handed_back()
                 self._complete_done()
-                self._finished.set()
+                heartbeat.stop()
                 for _ in threads:
                     self._inbox.put(None)
                 waiter.close()
@@ -282,9 +278,8 @@ class Worker:
         _refresh_connections()
         now = time.monotonic()
         if now >= self._next_housekeeping:
-            self._housekeeping()
-            # Often enough that a short LOCK_TIMEOUT is honoured promptly.
-            self._next_housekeeping = now + min(_HOUSEKEEPING_EVERY, conf.LOCK_TIMEOUT / 2)
+            self._housekeeping.run()  # the jobs it queues again are ours to claim
+            self._next_housekeeping = now + housekeeping.interval()
         if self.stats.per_minute.due():
             self._flush_stats()
         if not self.burst and now >= self._next_stats:
@@ -400,45 +395,10 @@ class Worker:
             logger.warning("Could not delete %s done job(s).", len(self._done), exc_info=True)
         self._done.clear()
 
-    def _heartbeat(self) -> None:
-        _leave_signals_to_the_main_thread()
-        interval = conf.HEARTBEAT_INTERVAL
-        while not self._finished.wait(interval):
-            # Only jobs older than one interval: short jobs never cost a write.
-            due = [
-                pk
-                for pk, (_, started) in list(self._running.items())
-                if time.monotonic() - started >= interval
-            ]
-            if due:
-                try:
-                    _refresh_connections()  # this thread's connection may have been dropped
-                    queue.heartbeat(self.id, due)
-                except Exception:
-                    logger.exception("Heartbeat failed; retrying in %ss.", interval)
-        connections.close_all()
-
-    def _housekeeping(self) -> None:
-        for job, error, final in queue.recover_abandoned(timedelta(seconds=conf.LOCK_TIMEOUT)):
-            if not final:
-                logger.warning("Job %s: %s It is queued again.", job.pk, error)
-                continue
-            # If settling fails, the job stays failed and a retry finishes it.
-            with _going_on("Job %s: %s Settling it failed; it stays failed.", job.pk, error):
-                published = processing.settle_lost(job, error) is processing.Outcome.READY
-                what = "It had published its upload: cleaned up." if published else "It failed."
-                logger.warning("Job %s: %s %s", job.pk, error, what)
-        if conf.KEEP_FAILED_DAYS is not None:
-            queue.prune_failed(timedelta(days=conf.KEEP_FAILED_DAYS))
-        stats.prune()
-        if time.monotonic() >= self._next_orphans:
-            self._next_orphans = time.monotonic() + _ORPHANS_EVERY
-            with _going_on("Looking for uploads without a job failed; will try again."):
-                orphans.requeue(timedelta(seconds=conf.LOCK_TIMEOUT))
-        if conf.LEFTOVER_GRACE is not None and time.monotonic() >= self._next_leftovers:
-            self._next_leftovers = time.monotonic() + _LEFTOVERS_EVERY
-            with _going_on("Deleting staging leftovers failed; will try again."):
-                leftovers.sweep(timedelta(seconds=conf.LEFTOVER_GRACE))
+    def _due_heartbeats(self, interval: float) -> list[int]:
+        """Running jobs older than one interval: short jobs never cost a write."""
+        now = time.monotonic()
+        return [pk for pk, (_, started) in list(self._running.items()) if now - started >= interval]
 
     def _flush_stats(self) -> None:
         try:
@@ -447,22 +407,6 @@ class Worker:
             # Only the dashboard's figures are late: the counts stay in memory
             # for the next flush, and jobs must not wait for them.
             logger.warning("Could not save worker stats; will retry.", exc_info=True)
-
-
-@contextlib.contextmanager
-def _going_on(message: str, *args: object) -> Iterator[None]:
-    """Log ``message`` and go on when a housekeeping step fails for any reason but the database.
-
-    Housekeeping is a safety net (storage deletes, a project's signal receivers),
-    never a reason to stop working; a database error goes on to the loop,
-    which backs off and reconnects.
-    """
-    try:
-        yield
-    except DatabaseError:
-        raise
-    except Exception:
-        logger.exception(message, *args)
 
 
 def _refresh_connections() -> None:
