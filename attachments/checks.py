@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from django.apps import apps
@@ -16,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 
 from .conf import DEFAULTS, conf
 
-_HAS_TASKS = importlib.util.find_spec("django.tasks") is not None
+_HAS_TASKS = any(importlib.util.find_spec(name) for name in ("django.tasks", "django_tasks"))
 
 
 @checks.register()
@@ -34,17 +35,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="attachments.E102",
             )
         )
-    backends = ("database", "immediate", "tasks") if _HAS_TASKS else ("database", "immediate")
+    backends = ("database", "immediate", "tasks")
     if conf.BACKEND not in backends:
         errors.append(
             checks.Error(
                 f"ATTACHMENTS['BACKEND'] is {conf.BACKEND!r}.",
-                hint=f"Use one of {', '.join(map(repr, backends))}"
-                + ("" if _HAS_TASKS else " ('tasks' needs Django 6.0 or later)")
-                + ".",
+                hint=f"Use one of {', '.join(map(repr, backends))}.",
                 id="attachments.E103",
             )
         )
+    elif conf.BACKEND == "tasks":
+        errors += _check_task_backend()
     alias = conf.STAGING_STORAGE
     if alias and alias not in settings.STORAGES:
         errors.append(
@@ -281,6 +282,88 @@ def queue_database_errors(connection: Any) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+def _check_task_backend() -> list[checks.CheckMessage]:
+    """BACKEND="tasks": can every field's job be sent, as the backend will judge it?"""
+    if not _HAS_TASKS:
+        return [
+            checks.Error(
+                "ATTACHMENTS['BACKEND'] is 'tasks', but Django's Tasks framework is missing.",
+                hint="Use Django 6.0 or later, or `pip install django-tasks` on Django 5.2.",
+                id="attachments.E160",
+            )
+        ]
+    alias = conf.TASKS_BACKEND
+    from . import djangotasks
+
+    try:
+        backend = djangotasks.task_backends[alias]
+    except Exception as exc:  # an unknown alias, or a backend that cannot be loaded
+        return [
+            checks.Error(
+                f"ATTACHMENTS['TASKS_BACKEND'] is {alias!r}, which cannot be used: {exc}",
+                hint="Name an alias of settings.TASKS whose backend is installed.",
+                id="attachments.E161",
+            )
+        ]
+    # The tasks are declared (and housekeeping is sent) in ATTACHMENTS["QUEUE"].
+    try:
+        from . import tasks
+
+        tasks.using(tasks.housekeep, conf.QUEUE, 0)
+    except djangotasks.InvalidTask as exc:
+        return [
+            checks.Error(
+                f"The task backend {alias!r} refuses the attachment tasks in queue "
+                f"ATTACHMENTS['QUEUE'] = {conf.QUEUE!r}: {exc}",
+                hint="Declare that queue in the backend's QUEUES, or set ATTACHMENTS['QUEUE'].",
+                id="attachments.E162",
+            )
+        ]
+    errors = list(_check_fields_sendable(tasks, backend))
+    if not backend.supports_defer:
+        errors.append(
+            checks.Warning(
+                f"The task backend {alias!r} ({type(backend).__name__}) cannot run a task "
+                "later, so it gets no retries and no housekeeping: a failed attempt, or a "
+                "runner killed mid-job, waits in the job table.",
+                hint="Use a backend that supports run_after (RQ, Celery, django-tasks-db), "
+                "or also run `manage.py process_attachments`, which takes those jobs.",
+                id="attachments.W060",
+            )
+        )
+    return errors
+
+
+def _check_fields_sendable(tasks: Any, backend: Any) -> Iterator[checks.CheckMessage]:
+    from . import djangotasks
+    from .fields import AttachmentField
+
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if not isinstance(field, AttachmentField) or not field.process_in_background:
+                continue
+            try:
+                tasks.using(tasks.process_attachment, field.queue_name, 0)
+            except djangotasks.InvalidTask as exc:
+                yield checks.Error(
+                    f"The task backend {conf.TASKS_BACKEND!r} refuses this field's queue "
+                    f"{field.queue_name!r}: {exc}",
+                    hint=f"Add {field.queue_name!r} to the QUEUES of settings.TASKS"
+                    f"[{conf.TASKS_BACKEND!r}], or give the field a queue it declares.",
+                    obj=field,
+                    id="attachments.E163",
+                )
+                continue
+            if field.priority and not backend.supports_priority:
+                yield checks.Error(
+                    f"The field has priority={field.priority}, but the task backend "
+                    f"{conf.TASKS_BACKEND!r} ({type(backend).__name__}) has no priorities.",
+                    hint="Remove the priority, or use a backend that supports them.",
+                    obj=field,
+                    id="attachments.E164",
+                )
 
 
 @checks.register(deploy=True)

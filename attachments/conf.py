@@ -23,9 +23,12 @@ DEFAULTS: dict[str, Any] = {
     # taken; None keeps them.
     "LEFTOVER_GRACE": 24 * 60 * 60,
     # How jobs run: "database" (the Job table and process_attachments),
-    # "tasks" (the project's django.tasks backend, Django 6.0+) or
+    # "tasks" (the Job table, with runners woken by a django.tasks backend:
+    # RQ, Celery, django-tasks-db...; Django 6.0+, or 5.2 with django-tasks) or
     # "immediate" (in the request, on commit; for tests and tiny sites).
     "BACKEND": "database",
+    # The TASKS alias that BACKEND="tasks" sends its tasks to.
+    "TASKS_BACKEND": "default",
     # URL of the image shown for every style while processing; None = built-in.
     "PROCESSING_URL": None,
     # URL of the image shown for every style of a failed attachment; None = built-in.

@@ -56,3 +56,7 @@ class StagingFailed(AttachmentsError):
 
 class ConfigurationError(AttachmentsError, ImproperlyConfigured):
     """The project's settings or a field's declaration are unusable."""
+
+
+class JobFailed(AttachmentsError):
+    """A job failed for good; raised by a task backend's runner so its engine records it too."""

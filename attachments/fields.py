@@ -18,7 +18,7 @@ from django.apps import apps
 from django.contrib.admin.widgets import AdminFileWidget
 from django.core import checks
 from django.core.exceptions import ValidationError
-from django.db import models, router, transaction
+from django.db import models, router
 from django.db.models import F
 from django.db.models.fields.files import FileDescriptor
 from django.db.models.signals import post_save, pre_delete
@@ -353,8 +353,12 @@ class AttachmentField(models.FileField):
 
     @property
     def queued(self) -> bool:
-        """Whether uploads get a row in the job table (else processed in the request, or a task)."""
-        return self.process_in_background and conf.BACKEND == "database"
+        """Whether uploads get a row in the job table (else processed in the request).
+
+        With ``BACKEND="tasks"`` too: the job table stays the ledger, and the
+        task backend only wakes a runner for the job (``transport.wake``).
+        """
+        return self.process_in_background and conf.BACKEND in ("database", "tasks")
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         """Stage a new upload, then let only uploads and clears change the record's version.
@@ -426,14 +430,7 @@ class AttachmentField(models.FileField):
         if self.queued:  # a record inserted now: its job follows its commit
             self.enqueue(instance.pk, upload.source, new_record=True, using=using)
             return
-        if not self.process_in_background or conf.BACKEND == "immediate":
-            processing.run_after_commit(self, instance, upload.source, previous, using=using)
-            return
-        # Imported only here: it imports django.tasks, which only projects using it need.
-        from . import tasks
-
-        pk = instance.pk
-        transaction.on_commit(lambda: tasks.send(self, pk, upload.source, previous), using=using)
+        processing.run_after_commit(self, instance, upload.source, previous, using=using)
 
     def _before_delete(
         self, sender: type[models.Model], instance: models.Model, **kwargs: Any

@@ -115,3 +115,25 @@ class WorkerStat(models.Model):
         return (
             f"{self.worker} {self.minute:%Y-%m-%d %H:%M}: {self.processed} ({self.failed} failed)"
         )
+
+
+class Alarm(models.Model):
+    """A wake-up sent to a task backend for later, of which at most one is pending.
+
+    With ``BACKEND="tasks"`` nothing runs between tasks, so housekeeping is a
+    task too, sent with ``run_after=due_at``. Whoever moves ``due_at`` on (one
+    conditional UPDATE, from a past time to a future one) sends it: however
+    many runners ask at once, one is pending.
+    """
+
+    HOUSEKEEPING = "housekeeping"
+
+    name = models.CharField(_("name"), max_length=100, primary_key=True)
+    due_at = models.DateTimeField(_("due at"))
+
+    class Meta:
+        verbose_name = _("alarm")
+        verbose_name_plural = _("alarms")
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.due_at:%Y-%m-%d %H:%M:%S}"

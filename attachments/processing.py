@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from django.db import models, router, transaction
 
-from . import queue, renditions, storage, versions
+from . import queue, renditions, storage, transport, versions
 from .exceptions import ConfigurationError, InvalidImage
 from .models import Job
 from .signals import attachment_failed, attachment_processed
@@ -192,7 +192,10 @@ def retry(job: Job) -> bool:
     A record already published stays ready: the job only cleans up. Returns
     False, changing nothing, when the job is running or already gone.
     """
-    return _change(job, queue.retry, "processing", was="failed")
+    if not _change(job, queue.retry, "processing", was="failed"):
+        return False
+    transport.wake(job)
+    return True
 
 
 def discard(job: Job) -> bool:

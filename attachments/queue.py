@@ -107,6 +107,33 @@ def claim(
     return None
 
 
+def claim_job(job_id: int, worker_id: str) -> Job | None:
+    """Lock job ``job_id`` for ``worker_id`` if it is due; return it, or None.
+
+    How a runner woken for one job (a task backend's) takes it: the same
+    conditional UPDATE as ``claim``, so of two deliveries of the same wake-up,
+    or a task and our worker, only one runs the job.
+    """
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job_id, failed_at=None, locked_by="", run_at__lte=now).update(
+        locked_by=worker_id, locked_at=now
+    )
+    return Job.objects.filter(pk=job_id, locked_by=worker_id).first() if claimed else None
+
+
+def stranded(older_than: timedelta, limit: int) -> list[Job]:
+    """Return due jobs nobody has taken for ``older_than``, making each due again from now.
+
+    For a transport whose wake-up may be lost (a message broker down when the
+    upload committed): the caller wakes a runner for each. Restarting their
+    clock wakes each at most once per ``older_than``, however long a backlog.
+    """
+    now = timezone.now()
+    jobs = list(Job.objects.due().filter(run_at__lt=now - older_than)[:limit])
+    Job.objects.filter(pk__in=[job.pk for job in jobs], locked_by="").update(run_at=now)
+    return jobs
+
+
 def complete(worker_id: str, job_ids: Collection[int]) -> None:
     """Delete jobs that ``worker_id`` has done; a busy worker passes them to ``claim``."""
     claims.for_database(router.db_for_write(Job)).complete(worker_id, job_ids)

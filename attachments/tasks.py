@@ -1,42 +1,153 @@
-"""Processing through a ``django.tasks`` backend the project already runs (Django 6.0+).
+"""Runners woken by a task backend the project already runs (``BACKEND="tasks"``).
 
-With ``ATTACHMENTS["BACKEND"] = "tasks"`` an upload sends ``process_attachment``
-to the project's task backend on commit, instead of writing a row in our job
-table, and ``process_attachments`` is not needed. Retries are then the task
-backend's business: an error a retry could fix is raised to it; a file that is
-not a decodable image marks the attachment failed and ends the task.
+The job table stays the ledger of every upload; a ``django.tasks`` backend
+(RQ, Celery, django-tasks-db...) is only the transport that wakes a runner for
+a job id. An upload's job is queued with its record exactly as for our worker,
+and ``process_attachment(job_id)`` is sent once that commits. The task claims
+that job with the queue's conditional UPDATE (of two deliveries, or a task and
+our worker, one runs it), keeps its lock fresh, and runs it through
+``processing.run``: the same retries with the field's backoff and
+``max_attempts``, failures kept in the job row (the admin's dashboard shows
+and retries them), every superseded version deleted. A retry is the task sent
+again with ``run_after``.
+
+Nothing runs between tasks, so housekeeping is a task too: ``housekeep``,
+sent for later by the first runner that finds none pending (``models.Alarm``),
+and sent again by itself while the ledger holds work. It queues again the jobs
+of runners killed mid-job and wakes runners for them.
+
+This module is imported only by projects that use the Tasks framework (and by
+Celery's autodiscovery, which registers the tasks in Celery workers).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.tasks import task
-from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
+from django.utils import timezone
 
-from . import processing
-from .exceptions import InvalidImage
-from .models import Job
+from . import djangotasks, housekeeping, processing, queue
+from .conf import conf
+from .exceptions import JobFailed
+from .heartbeat import Heartbeat
+from .models import Alarm, Job
 
-if TYPE_CHECKING:
-    from .fields import AttachmentField
+logger = logging.getLogger("attachments")
 
-
-@task
-def process_attachment(target: str, object_id: str, source: str, previous: list[str]) -> str:
-    """Make and publish every style of one upload; return the outcome's name."""
-    # The job row is never saved: it only carries the arguments, as a claimed job would.
-    job = Job(target=target, object_id=object_id, source=source, previous="\n".join(previous))
-    try:
-        return processing.process(job).value
-    except InvalidImage as exc:
-        processing.mark_failed(job, exc)
-        return processing.Outcome.FAILED.value
+# Jobs woken per housekeeping run when their first wake-up was lost.
+_STRANDED_LIMIT = 1000
 
 
-def send(field: AttachmentField, object_id: object, source: str, previous: tuple[str, ...]) -> None:
-    """Send one upload to the project's task backend, in the field's queue."""
-    priority = min(max(field.priority, TASK_MIN_PRIORITY), TASK_MAX_PRIORITY)
-    process_attachment.using(queue_name=field.queue_name, priority=priority).enqueue(
-        field.field_id, str(object_id), source, list(previous)
+# Declared on the configured alias and queue: Task validates itself against
+# its backend on creation. Each send picks the job's own queue and priority.
+@djangotasks.task(backend=conf.TASKS_BACKEND, queue_name=conf.QUEUE)
+def process_attachment(job_id: int) -> str:
+    """Run job ``job_id`` if it is due and nobody runs it; return its outcome's name."""
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:task-{uuid.uuid4().hex[:8]}"
+    job = queue.claim_job(job_id, worker_id)
+    if job is None:
+        return _not_claimed(job_id)
+    arm()
+    # Until the job is settled: if this process dies, the lock goes stale and
+    # housekeeping queues the job again.
+    with Heartbeat(worker_id, lambda interval: [job.pk]):
+        outcome = processing.run(job)
+    if outcome.done:
+        queue.complete(worker_id, [job.pk])
+    elif outcome is processing.Outcome.RETRYING:
+        send(job, run_after=job.run_at)
+    else:
+        # The error is in the job row; raising makes the engine's own record agree.
+        raise JobFailed(f"Job {job.pk} ({job}) failed for good:\n{job.last_error}")
+    return outcome.value
+
+
+@djangotasks.task(backend=conf.TASKS_BACKEND, queue_name=conf.QUEUE)
+def housekeep(due: str) -> int:
+    """Run the queue's housekeeping and wake runners for the jobs it queued again.
+
+    ``due`` is the alarm time this task was sent for: only the task holding
+    the current alarm sends the next one, so one chain of them is alive.
+    """
+    woken = housekeeping.Housekeeping().run()
+    woken += queue.stranded(timedelta(seconds=conf.LOCK_TIMEOUT), _STRANDED_LIMIT)
+    now = timezone.now()
+    for job in woken:
+        send(job, run_after=job.run_at if job.run_at > now else None)
+    if Job.objects.filter(failed_at=None).exists():
+        _set_alarm(datetime.fromisoformat(due), now)
+    return len(woken)
+
+
+def send(job: Job, *, run_after: datetime | None = None) -> bool:
+    """Wake a runner for ``job``, in its queue, now or at ``run_after``; say whether it was sent.
+
+    A failure to send (a broker down) is logged, not raised: the job is in the
+    ledger, and housekeeping wakes a runner for it once it finds it stranded.
+    A backend that cannot defer gets no retries: they wait in the ledger for
+    ``process_attachments`` (check ``attachments.W060``).
+    """
+    return _send(process_attachment, job.queue, job.priority, run_after, job.pk)
+
+
+def arm() -> None:
+    """Make sure a housekeeping task is pending while jobs run: one UPDATE, usually of no row."""
+    _set_alarm(timezone.now(), timezone.now())
+
+
+def _set_alarm(was: datetime, now: datetime) -> None:
+    """Move the alarm from at most ``was`` to one interval from ``now``, sending its task."""
+    due = now + timedelta(seconds=housekeeping.interval())
+    if not backend().supports_defer:
+        return
+    moved = Alarm.objects.filter(name=Alarm.HOUSEKEEPING, due_at__lte=was).update(due_at=due)
+    if not moved:
+        # Pending already, or the row does not exist yet: the first one makes it.
+        moved = Alarm.objects.get_or_create(name=Alarm.HOUSEKEEPING, defaults={"due_at": due})[1]
+    if moved:
+        _send(housekeep, conf.QUEUE, 0, due, due.isoformat())
+
+
+def _not_claimed(job_id: int) -> str:
+    job = Job.objects.filter(pk=job_id, failed_at=None, locked_by="").first()
+    if job is not None and job.run_at > timezone.now():
+        # Woken early (a clock ahead of ours): sleep again until it is due.
+        send(job, run_after=job.run_at)
+    # Otherwise it runs elsewhere, failed (a retry wakes it), or is done or superseded.
+    return "skipped"
+
+
+def backend() -> Any:
+    """The task backend ``ATTACHMENTS["TASKS_BACKEND"]`` names."""
+    return djangotasks.task_backends[conf.TASKS_BACKEND]
+
+
+def using(task: Any, queue_name: str, priority: int, run_after: datetime | None = None) -> Any:
+    """``task`` on our backend, in ``queue_name``, with ``priority`` as far as it has them.
+
+    Raises the framework's ``InvalidTask`` where the backend refuses the queue
+    or the priority; the system checks ask first, so an upload never does.
+    """
+    if backend().supports_priority:
+        priority = min(max(priority, djangotasks.TASK_MIN_PRIORITY), djangotasks.TASK_MAX_PRIORITY)
+    return task.using(
+        backend=conf.TASKS_BACKEND, queue_name=queue_name, priority=priority, run_after=run_after
     )
+
+
+def _send(
+    task: Any, queue_name: str, priority: int, run_after: datetime | None, *args: Any
+) -> bool:
+    if run_after is not None and not backend().supports_defer:
+        return False
+    try:
+        using(task, queue_name, priority, run_after).enqueue(*args)
+    except Exception:
+        logger.exception("Could not send %s%s; housekeeping will try again.", task.name, args)
+        return False
+    return True

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, router, transaction
 from django.db.models import F
 
-from . import queue, storage
+from . import queue, storage, transport
 from .conf import conf
 from .models import Job
 from .targets import PROCESSING
@@ -163,6 +163,7 @@ def _enqueue(
         staged = storage.staging_storage()
         sources = enqueued.superseded_sources
         transaction.on_commit(lambda: storage.delete_all(staged, sources), using=using)
+    transport.wake(enqueued.job, using=using)
     return enqueued.job
 
 
