@@ -312,7 +312,7 @@ def _check_task_backend() -> list[checks.CheckMessage]:
         from . import tasks
 
         tasks.using(tasks.housekeep, conf.QUEUE, 0)
-    except djangotasks.InvalidTask as exc:
+    except djangotasks.INVALID_TASK as exc:
         return [
             checks.Error(
                 f"The task backend {alias!r} refuses the attachment tasks in queue "
@@ -346,7 +346,7 @@ def _check_fields_sendable(tasks: Any, backend: Any) -> Iterator[checks.CheckMes
                 continue
             try:
                 tasks.using(tasks.process_attachment, field.queue_name, 0)
-            except djangotasks.InvalidTask as exc:
+            except djangotasks.INVALID_TASK as exc:
                 yield checks.Error(
                     f"The task backend {conf.TASKS_BACKEND!r} refuses this field's queue "
                     f"{field.queue_name!r}: {exc}",

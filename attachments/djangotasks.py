@@ -2,7 +2,7 @@
 
 The one place that knows where the framework lives: Django 5.2 projects run the
 same task backends through the backport, whose API differs only in its import
-path and in the names of two exceptions.
+path and in the names of its exceptions.
 """
 
 from __future__ import annotations
@@ -11,39 +11,42 @@ import importlib.util
 
 if importlib.util.find_spec("django.tasks") is not None:
     from django.tasks import task, task_backends
-    from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY, Task
-    from django.tasks.exceptions import InvalidTask, InvalidTaskBackend
+    from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
+    from django.tasks.exceptions import InvalidTask
 
     SOURCE = "django.tasks"
-elif importlib.util.find_spec("django_tasks") is not None:
-    from django_tasks import task, task_backends  # type: ignore[no-redef]
-    from django_tasks.base import (  # type: ignore[no-redef]
-        TASK_MAX_PRIORITY,
-        TASK_MIN_PRIORITY,
-        Task,
-    )
-    from django_tasks.exceptions import (  # type: ignore[no-redef]
-        InvalidTaskBackendError as InvalidTaskBackend,
-    )
-    from django_tasks.exceptions import (  # type: ignore[no-redef]
-        InvalidTaskError as InvalidTask,
-    )
+else:
+    try:
+        from django_tasks import task, task_backends  # type: ignore[no-redef]
+        from django_tasks.base import (  # type: ignore[no-redef]
+            TASK_MAX_PRIORITY,
+            TASK_MIN_PRIORITY,
+        )
+        from django_tasks.exceptions import (  # type: ignore[no-redef]
+            InvalidTaskError as InvalidTask,
+        )
+    except ImportError as exc:
+        raise ImportError(
+            "BACKEND='tasks' needs Django's Tasks framework: Django 6.0 or later, "
+            "or `pip install django-tasks` on Django 5.2.",
+            name=__name__,
+        ) from exc
 
     SOURCE = "django_tasks"
-else:  # pragma: no cover - exercised by projects without either
-    raise ImportError(
-        "BACKEND='tasks' needs Django's Tasks framework: Django 6.0 or later, "
-        "or `pip install django-tasks` on Django 5.2.",
-        name=__name__,
-    )
+
+# What a backend raises when it refuses a task's queue or priority. Backends
+# written for the backport (django-tasks-rq) run on Django 6 too, raising its error.
+INVALID_TASK: tuple[type[Exception], ...] = (InvalidTask,)
+if SOURCE == "django.tasks" and importlib.util.find_spec("django_tasks") is not None:
+    from django_tasks.exceptions import InvalidTaskError
+
+    INVALID_TASK += (InvalidTaskError,)
 
 __all__ = [
+    "INVALID_TASK",
     "SOURCE",
     "TASK_MAX_PRIORITY",
     "TASK_MIN_PRIORITY",
-    "InvalidTask",
-    "InvalidTaskBackend",
-    "Task",
     "task",
     "task_backends",
 ]

@@ -130,7 +130,7 @@ def backend() -> Any:
 def using(task: Any, queue_name: str, priority: int, run_after: datetime | None = None) -> Any:
     """``task`` on our backend, in ``queue_name``, with ``priority`` as far as it has them.
 
-    Raises the framework's ``InvalidTask`` where the backend refuses the queue
+    Raises one of ``djangotasks.INVALID_TASK`` where the backend refuses the queue
     or the priority; the system checks ask first, so an upload never does.
     """
     if backend().supports_priority:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import importlib.util
 import json
 import os
 import signal
@@ -26,6 +27,19 @@ INSTALLED_APPS = [
     "demo_site",
     "tests.testapp",
 ]
+
+# Task engines, for BACKEND="tasks" through real workers (tests/test_engines.py).
+INSTALLED_APPS += [app for app in ("django_rq", "django_tasks_db") if importlib.util.find_spec(app)]
+# One queue per test run (its worker subprocesses inherit it), so runs that
+# share a broker never take each other's tasks.
+_TEST_QUEUE = os.environ.setdefault("ATTACHMENTS_TEST_QUEUE", f"attachments-test-{os.getpid()}")
+RQ_QUEUES = {
+    name: {"URL": os.environ.get("ATTACHMENTS_TEST_REDIS", "redis://127.0.0.1:6379/0")}
+    for name in {"default", _TEST_QUEUE}
+}
+CELERY_BROKER_URL = os.environ.get("ATTACHMENTS_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
+if os.environ.get("ATTACHMENTS_TEST_TASKS"):
+    TASKS = json.loads(os.environ["ATTACHMENTS_TEST_TASKS"])
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
