@@ -70,3 +70,10 @@ fix: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(LTS_VENV) demo_site/db.sqlite3 media/items media-staging media/demo-s3 docs/_build
+
+# --- Task engines: BACKEND="tasks" through RQ, Celery and django-tasks-db workers
+# (tests/test_engines.py; part of `make test` too). Needs Redis and RabbitMQ on
+# 127.0.0.1, which .ci/run starts.
+.PHONY: test-engines
+test-engines: $(VENV)/.installed
+	$(PY) -m pytest -q tests/test_engines.py tests/test_tasks.py

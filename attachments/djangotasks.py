@@ -8,16 +8,18 @@ path and in the names of its exceptions.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
+from typing import Any
 
 if importlib.util.find_spec("django.tasks") is not None:
-    from django.tasks import task, task_backends
+    from django.tasks import Task, task_backends
     from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
     from django.tasks.exceptions import InvalidTask
 
     SOURCE = "django.tasks"
 else:
     try:
-        from django_tasks import task, task_backends  # type: ignore[no-redef]
+        from django_tasks import Task, task_backends  # type: ignore[no-redef]
         from django_tasks.base import (  # type: ignore[no-redef]
             TASK_MAX_PRIORITY,
             TASK_MIN_PRIORITY,
@@ -42,11 +44,23 @@ if SOURCE == "django.tasks" and importlib.util.find_spec("django_tasks") is not 
 
     INVALID_TASK += (InvalidTaskError,)
 
+
+def task(*, backend: str, queue_name: str) -> Callable[[Callable[..., Any]], Any]:
+    """Declare a task of the framework's own ``Task`` class, validated by ``backend``.
+
+    Unlike the framework's ``@task``, whatever the backend's ``task_class``: on
+    Django 6, one written for the backport (django-tasks-rq) would make the
+    backport's tasks, which Django's own backends (django-tasks-db) refuse.
+    """
+    return lambda func: Task(func=func, backend=backend, queue_name=queue_name)
+
+
 __all__ = [
     "INVALID_TASK",
     "SOURCE",
     "TASK_MAX_PRIORITY",
     "TASK_MIN_PRIORITY",
+    "Task",
     "task",
     "task_backends",
 ]

@@ -130,8 +130,8 @@ def backend() -> Any:
 def using(task: Any, queue_name: str, priority: int, run_after: datetime | None = None) -> Any:
     """``task`` on our backend, in ``queue_name``, with ``priority`` as far as it has them.
 
-    Raises one of ``djangotasks.INVALID_TASK`` where the backend refuses the queue
-    or the priority; the system checks ask first, so an upload never does.
+    Raises one of ``djangotasks.INVALID_TASK`` where the backend refuses the
+    queue or the priority; the system checks ask first, so an upload never does.
     """
     if backend().supports_priority:
         priority = min(max(priority, djangotasks.TASK_MIN_PRIORITY), djangotasks.TASK_MAX_PRIORITY)

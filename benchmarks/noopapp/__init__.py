@@ -1,0 +1,1 @@
+"""Benchmark-only app: every job is a no-op, whichever worker runs it."""
