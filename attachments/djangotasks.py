@@ -17,24 +17,24 @@ if importlib.util.find_spec("django.tasks") is not None:
     from django.tasks.exceptions import InvalidTask
 
     SOURCE = "django.tasks"
-else:
-    try:
-        from django_tasks import Task, task_backends  # type: ignore[no-redef]
-        from django_tasks.base import (  # type: ignore[no-redef]
-            TASK_MAX_PRIORITY,
-            TASK_MIN_PRIORITY,
-        )
-        from django_tasks.exceptions import (  # type: ignore[no-redef]
-            InvalidTaskError as InvalidTask,
-        )
-    except ImportError as exc:
-        raise ImportError(
-            "BACKEND='tasks' needs Django's Tasks framework: Django 6.0 or later, "
-            "or `pip install django-tasks` on Django 5.2.",
-            name=__name__,
-        ) from exc
+elif importlib.util.find_spec("django_tasks") is not None:
+    from django_tasks import task_backends  # type: ignore[no-redef]
+    from django_tasks.base import (  # type: ignore[no-redef]
+        TASK_MAX_PRIORITY,
+        TASK_MIN_PRIORITY,
+        Task,
+    )
+    from django_tasks.exceptions import (  # type: ignore[no-redef]
+        InvalidTaskError as InvalidTask,
+    )
 
     SOURCE = "django_tasks"
+else:
+    raise ImportError(
+        "BACKEND='tasks' needs Django's Tasks framework: Django 6.0 or later, "
+        "or `pip install django-tasks` on Django 5.2.",
+        name=__name__,
+    )
 
 # What a backend raises when it refuses a task's queue or priority. Backends
 # written for the backport (django-tasks-rq) run on Django 6 too, raising its error.
