@@ -38,6 +38,7 @@ MANAGE = (sys.executable, os.path.join(ROOT, "manage.py"))
 # One per run, inherited by the driver and the workers.
 QUEUE = os.environ.setdefault("ATTACHMENTS_BENCH_QUEUE", f"attachments-bench-{os.getpid()}")
 TIMEOUT = 300.0  # per transport; a bound for failing, not an expectation
+DATABASES = ("sqlite", "postgres")
 
 # name -> (label, TASKS alias, package, broker, worker command)
 TRANSPORTS: dict[str, tuple[str, str, str, tuple[str, int] | None, tuple[str, ...]]] = {

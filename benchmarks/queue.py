@@ -1,7 +1,7 @@
 """Benchmark of the job queue on PostgreSQL, MariaDB and SQLite.
 
     .venv/bin/python benchmarks/queue.py [--quick] [--db sqlite|postgres|mariadb|all]
-        [--conn-max-age SECONDS|none] [--relaxed-commit]
+        [--conn-max-age SECONDS|none] [--relaxed-commit] [--no-engines]
 
 One run prints, for each database, one table:
 
@@ -25,7 +25,10 @@ One run prints, for each database, one table:
    SQLite ``EXPLAIN QUERY PLAN``), for the very SQL ``queue.claim`` sends,
    captured with ``connection.execute_wrapper``;
 
-then the project's targets next to the measured figures, PASS or MISS.
+then the project's targets next to the measured figures, PASS or MISS, and
+last the no-op jobs/s through each task engine (RQ, Celery, django-tasks-db)
+beside our own worker, one process each, on a fresh database of each kind
+(``benchmarks/engines.py``; engines whose package or broker is missing say so).
 
 Each database engine is benchmarked by a driver subprocess; the settings
 module, ``benchmarks/settings.py``, reads the databases from the environment,
@@ -64,6 +67,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from benchmarks import engines
 from benchmarks.databases import mariadb_params
 
 SETTINGS = "benchmarks.settings"
@@ -1277,6 +1281,12 @@ def main() -> int:
         help="what-if: PostgreSQL synchronous_commit=off, SQLite synchronous=NORMAL "
         "(MariaDB: none, innodb_flush_log_at_trx_commit is server-wide)",
     )
+    parser.add_argument(
+        "--no-engines",
+        dest="engines",
+        action="store_false",
+        help="skip the no-op jobs/s through RQ, Celery and django-tasks-db (benchmarks/engines.py)",
+    )
     parser.add_argument("--driver", choices=list(NAMES), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1300,11 +1310,19 @@ def main() -> int:
                 results[db] = {"db": db, "skipped": f"{NAMES[db]} unavailable ({problem})"}
                 continue
             results[db] = run_driver(db, args, plan(args.quick)["driver_timeout"])
+        # Each engine beside our own worker, on a fresh database of each kind.
+        through_engines = {
+            db: engines.run(db, 200 if args.quick else 500)
+            for db in dbs
+            if args.engines and "skipped" not in results[db] and db in engines.DATABASES
+        }
     except KeyboardInterrupt:
         print("Interrupted; benchmark database and files removed.", file=sys.stderr)
         return 130
     print(f"Done in {time.monotonic() - started:.0f}s.\n", file=sys.stderr, flush=True)
     print(report(results, args, load_before, os.getloadavg(), code_before))
+    if through_engines:
+        print(f"\nTask engines (benchmarks/engines.py):\n{engines.table(through_engines)}")
     return 0
 
 
