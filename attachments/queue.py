@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connections, router, transaction
-from django.db.models import Q
+from django.db.models import F, Q, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from . import claims
@@ -121,17 +122,31 @@ def claim_job(job_id: int, worker_id: str) -> Job | None:
     return Job.objects.filter(pk=job_id, locked_by=worker_id).first() if claimed else None
 
 
-def stranded(older_than: timedelta, limit: int) -> list[Job]:
-    """Return due jobs nobody has taken for ``older_than``, making each due again from now.
+# Starts the ``last_error`` of a waiting job whose wake-up a task backend did not take.
+UNSENT = "Not sent to the task backend; housekeeping sends it again: "
 
-    For a transport whose wake-up may be lost (a message broker down when the
-    upload committed): the caller wakes a runner for each. Restarting their
-    clock wakes each at most once per ``older_than``, however long a backlog.
+
+def mark_unsent(job: Job, error: BaseException) -> None:
+    """Note on a waiting job that no runner could be woken for it, before any earlier error.
+
+    The dashboard shows it; ``unsent`` finds the job again once the backend is back.
     """
-    now = timezone.now()
-    jobs = list(Job.objects.due().filter(run_at__lt=now - older_than)[:limit])
-    Job.objects.filter(pk__in=[job.pk for job in jobs], locked_by="").update(run_at=now)
-    return jobs
+    note = f"{UNSENT}{type(error).__name__}: {error}\n\n"
+    Job.objects.filter(pk=job.pk, failed_at=None, locked_by="").exclude(
+        last_error__startswith=UNSENT
+    ).update(last_error=Concat(Value(note), F("last_error"), output_field=TextField()))
+
+
+def unsent(limit: int) -> list[Job]:
+    """Return waiting jobs that ``mark_unsent`` noted, oldest first."""
+    jobs = Job.objects.filter(failed_at=None, locked_by="", last_error__startswith=UNSENT)
+    return list(jobs.order_by("id")[:limit])
+
+
+def mark_sent(job: Job) -> None:
+    """Drop the note ``mark_unsent`` left on ``job``, keeping the error it was put before."""
+    earlier = job.last_error.partition("\n\n")[2]
+    Job.objects.filter(pk=job.pk, last_error=job.last_error).update(last_error=earlier)
 
 
 def complete(worker_id: str, job_ids: Collection[int]) -> None:

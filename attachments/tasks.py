@@ -39,8 +39,8 @@ from .models import Alarm, Job
 
 logger = logging.getLogger("attachments")
 
-# Jobs woken per housekeeping run when their first wake-up was lost.
-_STRANDED_LIMIT = 1000
+# Jobs woken per housekeeping run whose wake-up the backend did not take.
+_UNSENT_LIMIT = 1000
 
 
 # Declared on the configured alias and queue: Task validates itself against
@@ -74,25 +74,36 @@ def housekeep(due: str) -> int:
     ``due`` is the alarm time this task was sent for: only the task holding
     the current alarm sends the next one, so one chain of them is alive.
     """
-    woken = housekeeping.Housekeeping().run()
-    woken += queue.stranded(timedelta(seconds=conf.LOCK_TIMEOUT), _STRANDED_LIMIT)
+    requeued = housekeeping.Housekeeping().run()
     now = timezone.now()
-    for job in woken:
+    for job in requeued:
         send(job, run_after=job.run_at if job.run_at > now else None)
+    unsent = queue.unsent(_UNSENT_LIMIT)
+    for job in unsent:
+        if send(job, run_after=job.run_at if job.run_at > now else None):
+            queue.mark_sent(job)
     if Job.objects.filter(failed_at=None).exists():
         _set_alarm(datetime.fromisoformat(due), now)
-    return len(woken)
+    return len(requeued) + len(unsent)
 
 
 def send(job: Job, *, run_after: datetime | None = None) -> bool:
     """Wake a runner for ``job``, in its queue, now or at ``run_after``; say whether it was sent.
 
-    A failure to send (a broker down) is logged, not raised: the job is in the
-    ledger, and housekeeping wakes a runner for it once it finds it stranded.
-    A backend that cannot defer gets no retries: they wait in the ledger for
+    A failure to send (a broker down) is logged and noted on the job, never
+    raised: the job is in the ledger, and housekeeping sends it again. A
+    backend that cannot defer gets no retries: they wait in the ledger for
     ``process_attachments`` (check ``attachments.W060``).
     """
-    return _send(process_attachment, job.queue, job.priority, run_after, job.pk)
+    if run_after is not None and not backend().supports_defer:
+        return False
+    try:
+        using(process_attachment, job.queue, job.priority, run_after).enqueue(job.pk)
+    except Exception as exc:
+        logger.exception("Could not wake a runner for job %s; housekeeping will.", job.pk)
+        queue.mark_unsent(job, exc)
+        return False
+    return True
 
 
 def arm() -> None:
@@ -109,8 +120,16 @@ def _set_alarm(was: datetime, now: datetime) -> None:
     if not moved:
         # Pending already, or the row does not exist yet: the first one makes it.
         moved = Alarm.objects.get_or_create(name=Alarm.HOUSEKEEPING, defaults={"due_at": due})[1]
-    if moved:
-        _send(housekeep, conf.QUEUE, 0, due, due.isoformat())
+    if not moved:
+        return
+    # First in line where the backend has priorities: behind a backlog it would come late.
+    priority = djangotasks.TASK_MAX_PRIORITY if backend().supports_priority else 0
+    try:
+        using(housekeep, conf.QUEUE, priority, due).enqueue(due.isoformat())
+    except Exception:
+        # The alarm is set but nothing will ring: once it is overdue, the next
+        # runner sets it again.
+        logger.exception("Could not send the housekeeping task; a later job will.")
 
 
 def _not_claimed(job_id: int) -> str:
@@ -138,16 +157,3 @@ def using(task: Any, queue_name: str, priority: int, run_after: datetime | None 
     return task.using(
         backend=conf.TASKS_BACKEND, queue_name=queue_name, priority=priority, run_after=run_after
     )
-
-
-def _send(
-    task: Any, queue_name: str, priority: int, run_after: datetime | None, *args: Any
-) -> bool:
-    if run_after is not None and not backend().supports_defer:
-        return False
-    try:
-        using(task, queue_name, priority, run_after).enqueue(*args)
-    except Exception:
-        logger.exception("Could not send %s%s; housekeeping will try again.", task.name, args)
-        return False
-    return True

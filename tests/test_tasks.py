@@ -204,24 +204,35 @@ def test_housekeeping_recovers_a_killed_runners_job_and_wakes_a_runner_for_it(ba
     assert sent(backend, "housekeep") == []
 
 
-def test_housekeeping_wakes_a_runner_for_a_job_whose_task_was_lost(backend):
-    upload()
-    backend.results.clear()  # the broker lost it, or was down at commit
-    Job.objects.update(run_at=timezone.now() - timedelta(hours=1))
-    tasks = pytest.importorskip("attachments.tasks")
-    tasks.arm()
-    assert deliver(backend, "housekeep") == [1]
-    assert deliver(backend) == ["ready"]
+def test_a_job_whose_task_could_not_be_sent_is_shown_and_sent_again(backend, monkeypatch):
+    real_enqueue = type(backend).enqueue
 
-
-def test_a_task_that_cannot_be_sent_leaves_the_job_in_the_ledger(backend, monkeypatch, caplog):
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker down")
 
     monkeypatch.setattr(type(backend), "enqueue", broker_down)
-    item = upload()  # the request does not fail
-    assert Job.objects.get().source == item.image.name
-    assert "housekeeping will try again" in caplog.text
+    item = upload()  # the request does not fail: the upload is in the ledger
+    job = Job.objects.get()
+    assert job.state == "waiting"
+    assert job.last_error.startswith(queue.UNSENT)  # in the dashboard
+    assert "ConnectionError: broker down" in job.last_error
+    monkeypatch.setattr(type(backend), "enqueue", real_enqueue)
+    tasks = pytest.importorskip("attachments.tasks")
+    tasks.arm()  # as the next runner would
+    assert deliver(backend, "housekeep") == [1]
+    assert Job.objects.get().last_error == ""
+    assert deliver(backend) == ["ready"]
+    item.refresh_from_db()
+    assert item.image.ready
+
+
+def test_housekeeping_never_sends_a_backlog_again(backend):
+    upload()
+    Job.objects.update(run_at=timezone.now() - timedelta(hours=1))  # waiting for long
+    tasks = pytest.importorskip("attachments.tasks")
+    tasks.arm()
+    assert deliver(backend, "housekeep") == [0]
+    assert len(sent(backend)) == 1  # only the upload's own
 
 
 # System checks
