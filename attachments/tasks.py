@@ -108,7 +108,8 @@ def send(job: Job, *, run_after: datetime | None = None) -> bool:
 
 def arm() -> None:
     """Make sure a housekeeping task is pending while jobs run: one UPDATE, usually of no row."""
-    _set_alarm(timezone.now(), timezone.now())
+    now = timezone.now()
+    _set_alarm(now, now)
 
 
 def _set_alarm(was: datetime, now: datetime) -> None:
