@@ -116,41 +116,45 @@ def measure(name: str, jobs: int, env: dict[str, str]) -> dict[str, Any]:
             if alias:
                 tasks.send(job)
     connections.close_all()
-    worker = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**env, "ATTACHMENTS_BENCH_TASKS_BACKEND": alias},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        first = last = None
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline and worker.poll() is None:
-            left = Job.objects.count()
-            now = time.monotonic()
-            if first is None and left < jobs:
-                first = now
-            if left == 0:
-                last = now
-                break
-            time.sleep(0.01)
-    finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
+    # A file, not a pipe: a worker that logs a line per job would fill a pipe and stall.
+    with tempfile.TemporaryFile() as log:
+        worker = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**env, "ATTACHMENTS_BENCH_TASKS_BACKEND": alias},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
         try:
-            _, errors = worker.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            _, errors = worker.communicate()
+            first = last = None
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline and worker.poll() is None:
+                left = Job.objects.count()
+                now = time.monotonic()
+                if first is None and left < jobs:
+                    first = now
+                if left == 0:
+                    last = now
+                    break
+                time.sleep(0.01)
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+            log.seek(0)
+            errors = log.read()
     if last is None or first is None or last <= first:
         tail = errors.decode(errors="replace")[-2000:]
         return {"error": f"did not drain {jobs} jobs (exit {worker.returncode}): {tail}"}
     return {"jobs": jobs, "seconds": last - first, "rate": (jobs - 1) / (last - first)}
 
 
-def driver(db: str, jobs: int, out: str) -> None:
+def driver(db: str, jobs: int, out: str, only: list[str]) -> None:
     """Inside a process set up for ``db``: migrate, then measure every transport."""
     import django
 
@@ -164,7 +168,7 @@ def driver(db: str, jobs: int, out: str) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
     env = {**os.environ}
     results: dict[str, Any] = {}
-    for name in TRANSPORTS:
+    for name in only:
         if problem := unavailable(name):
             results[name] = {"error": problem}
             continue
@@ -174,7 +178,7 @@ def driver(db: str, jobs: int, out: str) -> None:
         json.dump(results, fp)
 
 
-def run(db: str, jobs: int) -> dict[str, Any]:
+def run(db: str, jobs: int, only: list[str] | None = None) -> dict[str, Any]:
     """Measure every transport on a fresh database of ``db``'s kind; return the figures."""
     workdir = tempfile.mkdtemp(prefix="attachments-bench-engines-")
     out = os.path.join(workdir, "results.json")
@@ -189,7 +193,8 @@ def run(db: str, jobs: int) -> dict[str, Any]:
         _postgres(f"CREATE DATABASE {env['ATTACHMENTS_BENCH_PG_NAME']}")
     try:
         subprocess.run(
-            [sys.executable, __file__, "--driver", db, "--jobs", str(jobs), "--out", out],
+            [sys.executable, __file__, "--driver", db, "--jobs", str(jobs), "--out", out]
+            + [f"--only={name}" for name in only or TRANSPORTS],
             cwd=ROOT,
             env=env,
             check=True,
@@ -247,14 +252,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument(
+        "--only", action="append", choices=list(TRANSPORTS), help="these transports (repeatable)"
+    )
     parser.add_argument("--driver", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
-        driver(args.driver, args.jobs, args.out)
+        driver(args.driver, args.jobs, args.out, args.only or list(TRANSPORTS))
         return 0
     dbs = ["postgres", "sqlite"] if args.db == "both" else [args.db]
-    results = {db: run(db, args.jobs) for db in dbs}
+    results = {db: run(db, args.jobs, args.only) for db in dbs}
     print(table(results))
     return 0
 
