@@ -18,13 +18,13 @@ if importlib.util.find_spec("django.tasks") is not None:
 
     SOURCE = "django.tasks"
 elif importlib.util.find_spec("django_tasks") is not None:
-    from django_tasks import task_backends  # type: ignore[no-redef]
-    from django_tasks.base import (  # type: ignore[no-redef]
+    from django_tasks import task_backends  # type: ignore[assignment]
+    from django_tasks.base import (  # type: ignore[assignment]
         TASK_MAX_PRIORITY,
         TASK_MIN_PRIORITY,
         Task,
     )
-    from django_tasks.exceptions import (  # type: ignore[no-redef]
+    from django_tasks.exceptions import (  # type: ignore[assignment]
         InvalidTaskError as InvalidTask,
     )
 

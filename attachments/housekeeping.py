@@ -32,7 +32,7 @@ LEFTOVERS_EVERY = 3600.0
 
 def interval() -> float:
     """Seconds between two runs: often enough that a short LOCK_TIMEOUT is honoured promptly."""
-    return min(EVERY, conf.LOCK_TIMEOUT / 2)
+    return min(EVERY, float(conf.LOCK_TIMEOUT) / 2)
 
 
 class Housekeeping:
