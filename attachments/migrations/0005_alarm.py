@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('attachments', '0003_job_autovacuum'),
+        ('attachments', '0004_job_claim_indexes_by_database'),
     ]
 
     operations = [
