@@ -6,6 +6,7 @@ Screenshots go to artifacts/screenshots/ (git-ignored), for people to look at.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,7 +143,8 @@ def test_public_page_swaps_every_placeholder_in_place(browser, site, start_worke
     wait(
         browser,
         lambda b: all(
-            "-square.png" in img.get_attribute("src")
+            # <stem>-square-<fingerprint>.png: the style's file, not a placeholder.
+            re.search(r"-square-[0-9a-f]+\.png$", img.get_attribute("src"))
             and img.get_attribute("data-attachment-state") == "ready"
             for img in b.find_elements(By.CSS_SELECTOR, "li img")
         ),
