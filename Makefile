@@ -7,14 +7,21 @@ DEMO_S3_PORT ?= 9000
 
 .PHONY: demo test test-mariadb test-lts test-install lint typecheck docs fix clean
 
-$(VENV)/.installed: pyproject.toml
+# The demo needs only the package and its demo extra; the tests also build the
+# MySQL driver, against Debian's libmariadb-dev (installed here when missing).
+$(VENV)/.demo-installed: pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[demo]"
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.demo-installed
+	scripts/system-packages libmariadb-dev pkg-config
 	$(PY) -m pip install --quiet -e ".[test,demo]"
 	@touch $@
 
 # The Procfile's web server and worker side by side; Ctrl-C stops both.
-demo: $(VENV)/.installed
+demo: $(VENV)/.demo-installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_user
 	@echo "Demo on http://$(DEMO_ADDR)/ (admin: http://$(DEMO_ADDR)/admin/). Ctrl-C stops it."
@@ -38,6 +45,7 @@ test-mariadb: $(VENV)/.installed
 LTS_VENV := .venv-lts
 test-lts:
 	@test -x $(LTS_VENV)/bin/python || "$$(scripts/find-python 3.11)" -m venv $(LTS_VENV)
+	scripts/system-packages libmariadb-dev pkg-config
 	$(LTS_VENV)/bin/python -m pip install --quiet "Django>=5.2,<5.3" -e ".[test]"
 	$(LTS_VENV)/bin/python -m pytest -q
 
