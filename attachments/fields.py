@@ -238,6 +238,7 @@ class AttachmentField(models.FileField):
         if self.style_error:
             errors.append(checks.Error(self.style_error, obj=self, id="attachments.E001"))
         errors += self._check_making()
+        errors += self._check_styles()
         if not isinstance(self.process_in_background, bool):
             errors.append(
                 checks.Error(
@@ -263,6 +264,25 @@ class AttachmentField(models.FileField):
                     "max_attempts must be a positive integer.", obj=self, id="attachments.E003"
                 )
             )
+        return errors
+
+    def _check_styles(self) -> list[checks.CheckMessage]:
+        """Checks of what the styles name outside themselves: processors."""
+        errors: list[checks.CheckMessage] = []
+        for style in self.styles.values():
+            for processor in style.processors:
+                try:
+                    processor.resolve()
+                except StyleError as exc:
+                    errors.append(
+                        checks.Error(
+                            f"Style {style.name!r}: {exc}",
+                            hint="Name a callable by its full dotted path, e.g. "
+                            "'attachments.processors.grayscale'.",
+                            obj=self,
+                            id="attachments.E180",
+                        )
+                    )
         return errors
 
     def _check_making(self) -> list[checks.CheckMessage]:

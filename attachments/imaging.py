@@ -27,7 +27,7 @@ from . import headers, plan
 from .exceptions import ImageTooLarge, InvalidImage
 from .geometry import Plan
 from .memory import MemoryBudget
-from .styles import Style
+from .styles import Style, StyleError
 
 __all__ = ["DEFAULT_FORMATS", "ImageInfo", "Rendered", "Rendition", "probe", "render"]
 
@@ -235,6 +235,11 @@ def render(
             for output in header.outputs.values():
                 image = _resample(source, output.geometry)
                 try:
+                    image = _process(image, output)
+                except _ProcessorFailed as exc:
+                    rendered.errors[output.style] = str(exc)
+                    continue
+                try:
                     data = _encode(image, output.format, output.quality, output.options)
                 except (ValueError, TypeError, KeyError, OSError) as exc:
                     if isinstance(exc, OSError) and exc.errno is not None:
@@ -247,6 +252,42 @@ def render(
     finally:
         fp.seek(0)
     return rendered
+
+
+class _ProcessorFailed(Exception):
+    """A style's processor could not be imported, raised, or returned no image."""
+
+
+_ENCODABLE = frozenset({"L", "LA", "RGB", "RGBA"})
+
+
+def _process(image: Image.Image, output: plan.Output) -> Image.Image:
+    """Run the style's processors on its resized, upright, sRGB ``image``, in order.
+
+    Each gets the image in the mode its ``mode`` attribute names, if it has one.
+    Whatever it raises fails just this style, for good: it is the processor's
+    code, not the image or the machine, so a retry would fail the same way.
+    """
+    for processor in output.processors:
+        failed = f"Style {output.style!r}: processor {processor.name!r}"
+        try:
+            function = processor.resolve()
+            mode = getattr(function, "mode", None)
+            if mode and image.mode != mode:
+                image = image.convert(mode)
+            result = function(image)
+        except StyleError as exc:
+            raise _ProcessorFailed(f"Style {output.style!r}: {exc}") from exc
+        except Exception as exc:
+            raise _ProcessorFailed(f"{failed} failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(result, Image.Image):
+            raise _ProcessorFailed(f"{failed} returned {type(result).__name__}, not a PIL image.")
+        image = result
+    if output.processors:
+        image.info = {}  # nothing a processor attached (a profile, EXIF) may leak out
+        if image.mode not in _ENCODABLE:
+            image = _normalise(image)
+    return image
 
 
 def _refused(output: plan.Output, exc: Exception) -> str:

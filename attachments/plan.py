@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .geometry import Plan
-from .styles import EXTENSIONS, Style
+from .styles import EXTENSIONS, Processor, Style
 
 __all__ = [
     "ORIGINAL",
@@ -51,12 +51,15 @@ def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
     quality, and only for the formats it may write.
     """
     formats = [style.format] if style.format else sorted(qualities)
-    declaration = {
+    declaration: dict[str, Any] = {
         "geometry": str(style.geometry),
         "format": style.format or "",
         "quality": style.quality or {fmt: qualities[fmt] for fmt in formats if fmt in qualities},
         "options": [list(option) for option in style.options],
     }
+    # Only when declared, so the fingerprints of styles without stay as they were.
+    if style.processors:
+        declaration["processors"] = [processor.name for processor in style.processors]
     text = json.dumps(declaration, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -71,6 +74,7 @@ class Output:
     format: str  # Pillow's name
     quality: int | None
     options: tuple[tuple[str, Any], ...]
+    processors: tuple[Processor, ...] = ()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -98,6 +102,7 @@ def outputs(
             format=fmt,
             quality=style.quality or qualities.get(fmt),
             options=style.options,
+            processors=style.processors,
         )
     return planned
 

@@ -16,7 +16,7 @@ from attachments import headers, imaging
 from attachments.exceptions import ImageTooLarge, InvalidImage
 from attachments.geometry import parse_geometry
 from attachments.memory import MemoryBudget
-from attachments.styles import Style, parse_styles
+from attachments.styles import Processor, Style, parse_styles
 from tests import hostile, images
 
 WHITE = (255, 255, 255)
@@ -796,3 +796,115 @@ def test_a_crop_cuts_where_its_gravity_says(geometry: str, colour: tuple[int, in
     out = Image.open(io.BytesIO(render(buffer.getvalue(), s=geometry)["s"].data)).convert("RGB")
     assert out.size == (40, 40)
     assert {out.getpixel((x, y)) for x in (0, 39) for y in (0, 39)} == {colour}
+
+
+def _recording_processor(seen: list[str], mode: str | None = None) -> Any:
+    def processor(image: Image.Image) -> Image.Image:
+        seen.append(image.mode)
+        return image
+
+    if mode:
+        processor.mode = mode  # type: ignore[attr-defined]
+    return processor
+
+
+def test_processors_run_in_order_on_the_resized_image():
+    def stripe(image: Image.Image) -> Image.Image:
+        image = image.copy()
+        image.paste((255, 0, 0), (0, 0, image.width, 2))
+        return image
+
+    rendered = render(
+        images.png((400, 300)),
+        s={
+            "geometry": "40x30",
+            "format": "png",
+            "processors": [stripe, "attachments.processors.grayscale"],
+        },
+        plain={"geometry": "40x30", "format": "png"},
+    )
+    out = decode(rendered["s"])
+    assert out.size == (40, 30)
+    assert out.mode == "L"
+    assert out.getpixel((20, 0)) == 76  # ... of red, its luma; at the resized size
+    assert decode(rendered["plain"]).mode == "RGB"
+    assert rendered["s"].fingerprint != rendered["plain"].fingerprint
+
+
+@pytest.mark.parametrize(
+    ("source_mode", "wanted", "seen_mode"),
+    [("RGBA", None, "RGBA"), ("RGB", None, "RGB"), ("RGBA", "RGB", "RGB"), ("L", "RGBA", "RGBA")],
+)
+def test_a_processor_gets_the_mode_it_declares(source_mode, wanted, seen_mode):
+    seen: list[str] = []
+    data = images.encode(
+        Image.new(source_mode, (50, 50), 128 if source_mode == "L" else (9, 8, 7, 200)), "PNG"
+    )
+    imaging.render(
+        io.BytesIO(data),
+        [
+            Style(
+                "s",
+                parse_geometry("10x10"),
+                processors=(Processor.of(_recording_processor(seen, wanted)),),
+            )
+        ],
+        max_pixels=10**6,
+    )
+    assert seen == [seen_mode]
+
+
+def test_a_processor_sees_straight_alpha_not_premultiplied():
+    source = Image.new("RGBA", (50, 50), (200, 100, 50, 128))
+    alphas: list[tuple[int, int, int, int]] = []
+
+    def look(image: Image.Image) -> Image.Image:
+        alphas.append(image.getpixel((5, 5)))
+        return image
+
+    render(
+        images.encode(source, "PNG"), s={"geometry": "10x10", "format": "png", "processors": [look]}
+    )
+    red, _green, blue, alpha = alphas[0]
+    assert alpha in (127, 128, 129)
+    assert abs(red - 200) <= 2
+    assert abs(blue - 50) <= 2
+
+
+def test_a_processor_that_raises_fails_its_style_alone_naming_it():
+    def watermark(image: Image.Image) -> Image.Image:
+        raise RuntimeError("no font")
+
+    rendered = imaging.render(
+        io.BytesIO(images.png((40, 30))),
+        styles(
+            ok="10x10",
+            marked={"geometry": "20x20", "processors": [watermark]},
+            wrong={"geometry": "20x20", "processors": [lambda image: "not an image"]},
+            gone={"geometry": "20x20", "processors": ["attachments.processors.nothing_here"]},
+        ),
+        max_pixels=10**6,
+    )
+    assert sorted(rendered) == ["ok"]
+    assert "'marked'" in rendered.errors["marked"]
+    assert (
+        "test_a_processor_that_raises_fails_its_style_alone_naming_it.<locals>.watermark"
+        in (rendered.errors["marked"])
+    )
+    assert "RuntimeError: no font" in rendered.errors["marked"]
+    assert "returned str, not a PIL image" in rendered.errors["wrong"]
+    assert "'attachments.processors.nothing_here' cannot be imported" in rendered.errors["gone"]
+
+
+def test_what_a_processor_returns_is_made_encodable():
+    def to_palette(image: Image.Image) -> Image.Image:
+        paletted = image.convert("P")
+        paletted.info["exif"] = b"Exif\x00\x00secret"
+        return paletted
+
+    rendered = render(
+        images.png((40, 30)), s={"geometry": "20x20", "format": "webp", "processors": [to_palette]}
+    )
+    out = decode(rendered["s"])
+    assert out.mode == "RGB"
+    assert "exif" not in out.info
