@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
 from PIL import Image, ImageStat
 
-from attachments import processors
+from attachments import imaging, processors
+from attachments.geometry import parse_geometry
+from attachments.styles import Processor, Style
+from tests import images
 
 
 @pytest.mark.parametrize(
@@ -28,3 +34,22 @@ def test_sharpen_steepens_an_edge_and_keeps_the_mode(mode):
         assert out.size == image.size
     spread = [ImageStat.Stat(im.getchannel(0)).stddev[0] for im in (edge, processors.sharpen(edge))]
     assert spread[1] > spread[0]
+
+
+def test_the_documented_watermark_marks_the_corner(tmp_path):
+    page = (Path(__file__).parent.parent / "docs" / "howto" / "processors.md").read_text()
+    code = page.split("## A watermark", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "processors.md", "exec"), namespace)
+    watermark = namespace["watermark"]
+    assert watermark.mode == "RGBA"
+    style = Style(
+        "print", parse_geometry("400x300"), format="JPEG", processors=(Processor.of(watermark),)
+    )
+    rendered = imaging.render(
+        io.BytesIO(images.jpeg(picture=Image.new("RGB", (800, 600)))), [style], max_pixels=10**6
+    )
+    out = Image.open(io.BytesIO(rendered["print"].data)).convert("L")
+    assert out.size == (400, 300)
+    assert out.crop((300, 260, 400, 300)).getextrema()[1] > 80  # the mark
+    assert out.crop((0, 0, 200, 150)).getextrema()[1] < 20  # the rest untouched
