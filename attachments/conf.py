@@ -38,6 +38,11 @@ DEFAULTS: dict[str, Any] = {
     # Upload limits, checked in the request before anything is stored.
     "MAX_BYTES": 50 * 1024 * 1024,
     "MAX_PIXELS": 50_000_000,
+    # An animated style (``"animated": True``) keeps at most this many frames
+    # of a GIF or WebP, and their pixels (frames x width x height of the
+    # original) at most MAX_PIXELS; beyond either the style fails, the
+    # first-frame styles are made all the same.
+    "MAX_FRAMES": 500,
     # Pillow formats accepted as uploads.
     "FORMATS": ("JPEG", "PNG", "GIF", "WEBP"),
     # Bytes of decoded image a worker's threads may hold at once (each image's

@@ -209,6 +209,7 @@ def render(
     max_pixels: int,
     jpeg_quality: int = 85,
     webp_quality: int = 80,
+    max_frames: int = 500,
     budget: MemoryBudget = _UNLIMITED,
 ) -> Rendered:
     """Decode ``fp`` once and execute the rendition plan of ``styles`` on it.
@@ -225,6 +226,10 @@ def render(
 
     The pixels are held within ``budget``: once the header tells how much
     memory they will take, the decode waits until that fits.
+
+    A style declared ``animated`` keeps every frame of an animated GIF or
+    WebP, with their durations and loop count, within ``max_frames`` frames
+    and ``max_pixels`` pixels across them; other styles get the first frame.
     """
     qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality}
     try:
@@ -232,26 +237,117 @@ def render(
         rendered = Rendered(header.size)
         with budget.hold(header.footprint):
             source = _decode(header)
+            animated = [o for o in header.outputs.values() if o.animated and header.animated]
             for output in header.outputs.values():
-                image = _resample(source, output.geometry)
-                try:
-                    image = _process(image, output)
-                except _ProcessorFailed as exc:
-                    rendered.errors[output.style] = str(exc)
-                    continue
-                try:
-                    data = _encode(image, output.format, output.quality, output.options)
-                except (ValueError, TypeError, KeyError, OSError) as exc:
-                    if isinstance(exc, OSError) and exc.errno is not None:
-                        raise  # the machine, not the option: retryable
-                    rendered.errors[output.style] = _refused(output, exc)
-                    continue
-                rendered[output.style] = Rendition(
-                    output.style, data, output.format, *image.size, output.fingerprint
-                )
+                if output not in animated:
+                    try:
+                        image = _process(_resample(source, output.geometry), output)
+                    except _ProcessorFailed as exc:
+                        rendered.errors[output.style] = str(exc)
+                        continue
+                    _store(rendered, output, [image])
+            if animated:
+                _render_animated(header, source, animated, rendered, max_pixels, max_frames)
     finally:
         fp.seek(0)
     return rendered
+
+
+def _store(
+    rendered: Rendered,
+    output: plan.Output,
+    frames: list[Image.Image],
+    durations: Sequence[int] = (),
+    loop: int | None = None,
+) -> None:
+    """Encode one style (one image, or an animation's frames) into ``rendered``."""
+    try:
+        data = _encode(frames, output.format, output.quality, output.options, durations, loop)
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the machine, not the option: retryable
+        rendered.errors[output.style] = _refused(output, exc)
+        return
+    rendered[output.style] = Rendition(
+        output.style, data, output.format, *frames[0].size, output.fingerprint
+    )
+
+
+def _render_animated(
+    header: _Header,
+    first: _Source,
+    outputs: list[plan.Output],
+    rendered: Rendered,
+    max_pixels: int,
+    max_frames: int,
+) -> None:
+    """Make the animated styles of an animated original, one frame at a time.
+
+    Each frame is decoded once for all of them and let go once resized, so
+    what is held is the styles' frames, not the original's. A limit exceeded
+    fails these styles alone: the first-frame ones are made already.
+    """
+    made: dict[str, list[Image.Image]] = {output.style: [] for output in outputs}
+    durations: list[int] = []
+    try:
+        for frame, duration in _frames(header, first, max_pixels, max_frames):
+            durations.append(duration)
+            for output in outputs:
+                if output.style in made:
+                    try:
+                        image = _process(_resample(frame, output.geometry), output)
+                    except _ProcessorFailed as exc:
+                        rendered.errors[output.style] = str(exc)
+                        del made[output.style]
+                        continue
+                    made[output.style].append(image)
+    except InvalidImage as exc:
+        for output in outputs:
+            rendered.errors.setdefault(output.style, f"Style {output.style!r}: {exc}")
+        return
+    for output in outputs:
+        if output.style in made:
+            _store(rendered, output, made[output.style], durations, header.loop)
+
+
+def _frames(
+    header: _Header, first: _Source, max_pixels: int, max_frames: int
+) -> Iterator[tuple[_Source, int]]:
+    """Every frame of ``header``'s image, ready to resample, with its duration in ms.
+
+    Raises ``ImageTooLarge`` before decoding a frame past ``max_frames``, or
+    one that would take the frames' pixels past ``max_pixels``.
+    """
+    im = header.image
+    width, height = im.size
+    index = 0
+    while True:
+        with _decoding(_UNREADABLE):
+            try:
+                im.seek(index)  # reads the frame's header, not its pixels
+            except EOFError:
+                return
+        if index >= max_frames:
+            # In English, as the other errors of one style are: kept on the record for staff.
+            raise ImageTooLarge(
+                "The animation has more than %(max)s frames, the most an animated style keeps.",
+                params={"max": max_frames},
+            )
+        if (index + 1) * width * height > max_pixels:
+            raise _too_large(
+                "The animation's frames have more than %(max)s pixels in all (%(width)dx"
+                "%(height)d each), the most an animated style keeps.",
+                max_pixels,
+                width=width,
+                height=height,
+            )
+        with _decoding(_UNREADABLE):
+            im.load()
+            duration = int(im.info.get("duration") or 0)
+            # Every frame in one mode: Pillow gives a GIF's first frame as "P", the rest "RGB(A)".
+            frame = im.convert("RGBA").convert("RGBa")
+        yield _Source(frame, first.orientation, first.size, 1.0, first.to_srgb), duration
+        index += 1
 
 
 class _ProcessorFailed(Exception):
@@ -434,6 +530,8 @@ class _Header:
     need: list[int]  # the largest resize of any style, in stored orientation
     scale: float  # original pixels per decoded pixel
     footprint: int  # bytes the pixels will take at most while rendering
+    animated: bool = False  # it has several frames, and a style wants them
+    loop: int | None = None  # times an animation plays (0: forever); None: once, no loop
 
 
 def _open(
@@ -448,6 +546,9 @@ def _open(
     resizes = [output.geometry.resize for output in outputs.values()]
     need = [max((resize[i ^ swap] for resize in resizes), default=1) for i in (0, 1)]
     full = im.size
+    # Read before the decode: the loop count is in the first frame's header.
+    animated = any(o.animated for o in outputs.values()) and getattr(im, "is_animated", False)
+    loop = im.info.get("loop")
     with _decoding(_UNREADABLE):
         scale = _draft(im, (int(need[0] * _DRAFT_GAP), int(need[1] * _DRAFT_GAP)))
     return _Header(
@@ -460,6 +561,8 @@ def _open(
         need,
         scale,
         _footprint(im, full),
+        animated,
+        loop if isinstance(loop, int) else None,
     )
 
 
@@ -503,7 +606,6 @@ def _decode(header: _Header) -> _Source:
     factor = min(im.width // int(need[0] * _REDUCE_GAP), im.height // int(need[1] * _REDUCE_GAP))
     if factor >= 2:
         im, scale = im.reduce(factor), scale * factor
-    im.info = {}  # Resized copies inherit info; no EXIF, XMP, comments or profile may leak out.
     return _Source(im, header.orientation, header.size, scale, to_srgb)
 
 
@@ -598,6 +700,9 @@ def _resample(source: _Source, geometry: Plan) -> Image.Image:
         image = image.transpose(_UPRIGHT[source.orientation])
     if image.mode in _STRAIGHT:
         image = image.convert(_STRAIGHT[image.mode])
+    # Resized copies inherit info; no EXIF, XMP, comments or profile may leak out.
+    # (Not cleared on the decode: an animation's frames are read from it after.)
+    image.info = {}
     return _apply(source.to_srgb, image) if source.to_srgb else image
 
 
@@ -615,23 +720,48 @@ def _apply(transform: ImageCms.ImageCmsTransform, image: Image.Image) -> Image.I
 
 
 def _encode(
-    image: Image.Image, fmt: str, quality: int | None, options: Sequence[tuple[str, Any]] = ()
+    frames: Sequence[Image.Image],
+    fmt: str,
+    quality: int | None,
+    options: Sequence[tuple[str, Any]] = (),
+    durations: Sequence[int] = (),
+    loop: int | None = None,
 ) -> bytes:
+    """Encode one image, or with ``durations`` (ms, one per frame) an animation."""
+    prepared = [_prepare(frame, fmt) for frame in frames]
     params: dict[str, Any] = {}
     if fmt == "JPEG":
         # optimize=True would change nothing: libjpeg always optimises progressive scans.
-        image, params = _flatten(image), {"quality": quality, "progressive": True}
+        params = {"quality": quality, "progressive": True}
     elif fmt == "PNG":
         params = {"compress_level": _PNG_COMPRESS_LEVEL}
     elif fmt == "WEBP":
-        image = image.convert(_WEBP_MODES.get(image.mode, image.mode))
         params = {"quality": quality, "method": _WEBP_METHOD}
-    elif fmt == "GIF":
-        image = _to_palette(image)
+    if durations:
+        params.update(save_all=True, append_images=prepared[1:], duration=list(durations))
+        if fmt == "GIF" and frames[0].mode in ("LA", "RGBA"):
+            # Frames are whole pictures: each must clear the last, or what it
+            # leaves transparent would show the previous frame through.
+            params["disposal"] = 2
+        if loop is not None:
+            params["loop"] = loop
+        elif fmt == "WEBP":
+            params["loop"] = 1  # a GIF without a loop count plays once; WebP's default is forever
     params.update(options)  # the style's own say over our defaults
     buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
+    prepared[0].save(buffer, fmt, **params)
     return buffer.getvalue()
+
+
+def _prepare(image: Image.Image, fmt: str) -> Image.Image:
+    """Convert ``image`` to what ``fmt`` stores."""
+    if fmt == "JPEG":
+        return _flatten(image)
+    if fmt == "WEBP":
+        return image.convert(_WEBP_MODES.get(image.mode, image.mode))
+    if fmt == "GIF":
+        return _to_palette(image)
+    return image
 
 
 def _flatten(image: Image.Image) -> Image.Image:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .geometry import Plan
-from .styles import EXTENSIONS, Processor, Style
+from .styles import ANIMATED_FORMATS, EXTENSIONS, Processor, Style
 
 __all__ = [
     "ORIGINAL",
@@ -60,6 +60,8 @@ def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
     # Only when declared, so the fingerprints of styles without stay as they were.
     if style.processors:
         declaration["processors"] = [processor.name for processor in style.processors]
+    if style.animated:
+        declaration["animated"] = True
     text = json.dumps(declaration, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -75,6 +77,7 @@ class Output:
     quality: int | None
     options: tuple[tuple[str, Any], ...]
     processors: tuple[Processor, ...] = ()
+    animated: bool = False  # every frame, if the original has several
 
     @property
     def size(self) -> tuple[int, int]:
@@ -103,6 +106,7 @@ def outputs(
             quality=style.quality or qualities.get(fmt),
             options=style.options,
             processors=style.processors,
+            animated=style.animated and fmt in ANIMATED_FORMATS,
         )
     return planned
 

@@ -75,6 +75,7 @@ def make(
         max_pixels=conf.MAX_PIXELS,
         jpeg_quality=defaults["JPEG"],
         webp_quality=defaults["WEBP"],
+        max_frames=conf.MAX_FRAMES,
         budget=memory.shared(conf.MEMORY_BUDGET),
     )
     made = Made(original, rendered.size)

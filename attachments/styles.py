@@ -22,6 +22,7 @@ from typing import Any
 from .geometry import Geometry, GeometryError, parse_geometry
 
 __all__ = [
+    "ANIMATED_FORMATS",
     "EXTENSIONS",
     "FORMATS",
     "Processor",
@@ -49,7 +50,9 @@ EXTENSIONS: dict[str, str] = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "G
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _RESERVED = frozenset({"original"})
-_KEYS = frozenset({"geometry", "format", "quality", "options", "processors"})
+_KEYS = frozenset({"geometry", "format", "quality", "options", "processors", "animated"})
+# The formats that keep an animation; an animated style writes one of them.
+ANIMATED_FORMATS = frozenset({"GIF", "WEBP"})
 # Encoder options whose values are plain data, so a style stays hashable and its
 # fingerprint stable; anything else (a callable, a table) is refused.
 _OPTION_TYPES = (str, int, float, bool)
@@ -116,6 +119,8 @@ class Style:
     # Extra keyword arguments of Pillow's encoder, sorted by name.
     options: tuple[tuple[str, str | int | float | bool], ...] = ()
     processors: tuple[Processor, ...] = ()  # in the order they run
+    # Keep every frame of an animated GIF or WebP; otherwise the first frame is made.
+    animated: bool = False
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
@@ -190,13 +195,23 @@ def _parse_style(name: Any, spec: Any) -> Style:
         geometry = parse_geometry(options["geometry"])
     except GeometryError as exc:
         raise StyleError(f"Style {name!r}: {exc}") from None
+    fmt = _parse_format(name, options.get("format"))
+    animated = options.get("animated", False)
+    if not isinstance(animated, bool):
+        raise StyleError(f"Style {name!r}: 'animated' must be True or False.")
+    if animated and fmt is not None and fmt not in ANIMATED_FORMATS:
+        raise StyleError(
+            f"Style {name!r}: an animated style's format must be gif or webp "
+            "(or none, keeping the original's)."
+        )
     return Style(
         name=name,
         geometry=geometry,
-        format=_parse_format(name, options.get("format")),
+        format=fmt,
         quality=_parse_quality(name, options.get("quality")),
         options=_parse_options(name, options.get("options")),
         processors=_parse_processors(name, options.get("processors")),
+        animated=animated,
     )
 
 

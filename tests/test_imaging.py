@@ -908,3 +908,119 @@ def test_what_a_processor_returns_is_made_encodable():
     out = decode(rendered["s"])
     assert out.mode == "RGB"
     assert "exif" not in out.info
+
+
+COLOURS = [(255, 0, 0), (0, 160, 0), (0, 0, 255), (250, 250, 0)]
+
+
+def animation(fmt: str, size: tuple[int, int] = (80, 60), frames: int = 4, **params: Any) -> bytes:
+    """An animation whose frame i is filled with COLOURS[i % 4], lasting 100 * (i + 1) ms."""
+    pictures = [Image.new("RGB", size, COLOURS[i % 4]) for i in range(frames)]
+    buffer = io.BytesIO()
+    pictures[0].save(
+        buffer,
+        fmt,
+        save_all=True,
+        append_images=pictures[1:],
+        duration=[100 * (i + 1) for i in range(frames)],
+        **params,
+    )
+    return buffer.getvalue()
+
+
+def frames_of(rendition: imaging.Rendition) -> list[tuple[tuple[int, int, int], int]]:
+    image = Image.open(io.BytesIO(rendition.data))
+    assert image.format == rendition.format
+    seen = []
+    for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        seen.append((image.convert("RGB").getpixel((10, 10)), image.info.get("duration", 0)))
+    return seen
+
+
+def near(colour: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) <= 12 for a, b in zip(colour, expected, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("source", "target"), [("GIF", None), ("WEBP", None), ("GIF", "webp"), ("WEBP", "gif")]
+)
+def test_an_animated_style_keeps_frames_durations_and_loop(source, target):
+    data = animation(source, loop=3)
+    rendered = render(
+        data,
+        moving={"geometry": "40x30", "animated": True, "format": target},
+        still={"geometry": "40x30", "format": target},
+    )
+    moving = frames_of(rendered["moving"])
+    assert [duration for _, duration in moving] == [100, 200, 300, 400]
+    assert all(near(colour, COLOURS[i]) for i, (colour, _) in enumerate(moving))
+    out = Image.open(io.BytesIO(rendered["moving"].data))
+    assert out.size == (40, 30)
+    assert out.info["loop"] == 3
+    # The same upload's other style gets the first frame, as before.
+    (still,) = frames_of(rendered["still"])
+    assert near(still[0], COLOURS[0])
+
+
+def test_a_gif_without_a_loop_count_still_plays_once_as_webp():
+    rendered = render(animation("GIF"), s={"geometry": "40x30", "animated": True, "format": "webp"})
+    assert Image.open(io.BytesIO(rendered["s"].data)).info["loop"] == 1
+
+
+def test_an_animated_style_of_a_still_image_is_one_frame():
+    rendered = render(images.png((80, 60)), s={"geometry": "40x30", "animated": True})
+    assert rendered["s"].format == "PNG"
+    assert len(frames_of(rendered["s"])) == 1
+
+
+def test_processors_run_on_every_frame():
+    rendered = render(
+        animation("GIF"),
+        s={
+            "geometry": "40x30",
+            "animated": True,
+            "processors": ["attachments.processors.grayscale"],
+        },
+    )
+    colours = [colour for colour, _ in frames_of(rendered["s"])]
+    assert len(colours) == 4
+    assert all(red == green == blue for red, green, blue in colours)
+    assert len(set(colours)) == 4
+
+
+def test_a_transparent_animation_does_not_show_earlier_frames_through():
+    pictures = [
+        Image.new("RGBA", (40, 30), (255, 0, 0, 255)),
+        Image.new("RGBA", (40, 30), (0, 0, 0, 0)),
+    ]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, "WEBP", save_all=True, append_images=pictures[1:], duration=[50, 50])
+    rendered = render(buffer.getvalue(), s={"geometry": "40x30", "animated": True, "format": "gif"})
+    out = Image.open(io.BytesIO(rendered["s"].data))
+    out.seek(1)
+    assert out.convert("RGBA").getpixel((10, 10))[3] == 0
+
+
+@pytest.mark.parametrize(
+    ("frames", "max_frames", "max_pixels", "message"),
+    [(6, 5, 10**6, "more than 5 frames"), (6, 50, 5 * 80 * 60, "more than 24,000 pixels in all")],
+)
+def test_animation_limits_fail_the_animated_style_alone(frames, max_frames, max_pixels, message):
+    rendered = imaging.render(
+        io.BytesIO(animation("GIF", frames=frames)),
+        styles(moving={"geometry": "40x30", "animated": True}, still="40x30"),
+        max_pixels=max_pixels,
+        max_frames=max_frames,
+    )
+    assert sorted(rendered) == ["still"]
+    assert rendered.errors["moving"].startswith("Style 'moving': The animation")
+    assert message in rendered.errors["moving"]
+    # Exactly at the limits, it is made.
+    rendered = imaging.render(
+        io.BytesIO(animation("GIF", frames=frames - 1)),
+        styles(moving={"geometry": "40x30", "animated": True}),
+        max_pixels=max_pixels,
+        max_frames=max_frames,
+    )
+    assert len(frames_of(rendered["moving"])) == frames - 1

@@ -145,3 +145,10 @@ def test_processors_count_in_the_fingerprint_by_name():
     assert plan.due([grey], {"s": {"fp": base, "format": "JPEG", "size": [1, 1]}}, Q) == ["s"]
     output = plan.outputs([both], (10, 10), "JPEG", Q)["s"]
     assert [p.name for p in output.processors] == [p.name for p in both.processors]
+
+
+def test_animated_counts_in_the_fingerprint_and_only_for_formats_that_animate():
+    still, moving = style("10x10"), style({"geometry": "10x10", "animated": True})
+    assert plan.fingerprint(still, Q) != plan.fingerprint(moving, Q)
+    assert plan.outputs([moving], (20, 20), "GIF", Q)["s"].animated
+    assert not plan.outputs([moving], (20, 20), "JPEG", Q)["s"].animated

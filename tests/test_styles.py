@@ -134,3 +134,19 @@ def test_a_processor_that_does_not_import_says_so_when_resolved(path, message):
     style = parse_styles({"s": {"geometry": "1x1", "processors": [path]}})["s"]
     with pytest.raises(StyleError, match=message):
         style.processors[0].resolve()
+
+
+def test_animated_styles_write_gif_or_webp():
+    styles = parse_styles(
+        {
+            "a": {"geometry": "1x1", "animated": True},
+            "b": {"geometry": "1x1", "format": "webp", "animated": True},
+        }
+    )
+    assert styles["a"].animated
+    assert styles["b"].animated
+    assert not parse_styles({"c": "1x1"})["c"].animated
+    with pytest.raises(StyleError, match="animated style's format must be gif or webp"):
+        parse_styles({"s": {"geometry": "1x1", "format": "png", "animated": True}})
+    with pytest.raises(StyleError, match="'animated' must be True or False"):
+        parse_styles({"s": {"geometry": "1x1", "animated": "yes"}})
