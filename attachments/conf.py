@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     # Encoder quality of styles that do not set their own.
     "JPEG_QUALITY": 85,
     "WEBP_QUALITY": 80,
+    # AVIF's scale runs lower than JPEG's: on a 360x238 photo, 60 (speed 6)
+    # came within 0.5 dB PSNR of JPEG at 85 in 53% of its bytes (70: 1 dB
+    # better in 74%). One photo: raise it if your images show banding.
+    "AVIF_QUALITY": 60,
     # Queue defaults; a field's queue= and max_attempts= override them.
     "QUEUE": "default",
     "MAX_ATTEMPTS": 10,

@@ -24,7 +24,7 @@ from django.db.models.fields.files import FileDescriptor
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
 
-from . import plan, processing, renditions, targets, versions
+from . import imaging, plan, processing, renditions, targets, versions
 from .conf import conf
 from .exceptions import InvalidImage
 from .files import PENDING, AttachmentFieldFile, StyleFile, StyleFiles, Upload
@@ -267,9 +267,20 @@ class AttachmentField(models.FileField):
         return errors
 
     def _check_styles(self) -> list[checks.CheckMessage]:
-        """Checks of what the styles name outside themselves: processors."""
+        """Checks of what the styles need outside themselves: processors, encoders."""
         errors: list[checks.CheckMessage] = []
         for style in self.styles.values():
+            if style.format and not imaging.encodes(style.format):
+                errors.append(
+                    checks.Error(
+                        f"Style {style.name!r} is to be written as {style.format}, which the "
+                        "installed Pillow cannot encode.",
+                        hint="AVIF needs Pillow 11.2 or later built with libavif (the wheels "
+                        "on PyPI are); or choose another format.",
+                        obj=self,
+                        id="attachments.E181",
+                    )
+                )
             for processor in style.processors:
                 try:
                     processor.resolve()

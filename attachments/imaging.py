@@ -29,7 +29,15 @@ from .geometry import Plan
 from .memory import MemoryBudget
 from .styles import Style, StyleError
 
-__all__ = ["DEFAULT_FORMATS", "ImageInfo", "Rendered", "Rendition", "probe", "render"]
+__all__ = [
+    "DEFAULT_FORMATS",
+    "ImageInfo",
+    "Rendered",
+    "Rendition",
+    "encodes",
+    "probe",
+    "render",
+]
 
 DEFAULT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 # Never opened, even if configured: Pillow hands EPS to Ghostscript, an interpreter
@@ -42,6 +50,7 @@ _TYPES = {
     "PNG": (".png", "image/png", "PNG"),
     "GIF": (".gif", "image/gif", "GIF"),
     "WEBP": (".webp", "image/webp", "WebP"),
+    "AVIF": (".avif", "image/avif", "AVIF"),
 }
 
 # A JPEG is decoded at 1/2, 1/4 or 1/8 size (libjpeg's DCT scaling: each pixel the
@@ -68,11 +77,14 @@ _PNG_COMPRESS_LEVEL = 4
 # WebP method 3 and 4 cost the same on the photos; on the screenshot 4 took 1.7x as
 # long (313 vs 184 ms) and was 25% smaller. 4 is also libwebp's default; 6 took 9x.
 _WEBP_METHOD = 4
+# AVIF speed 0-10 (slowest, smallest first): Pillow's and libavif's default, 6. Not
+# measured here yet against pyvips' effort settings (issue 16's benchmark).
+_AVIF_SPEED = 6
 
 # Resampling must average colours weighted by alpha, or transparent pixels' colours bleed.
 _PREMULTIPLIED = {"LA": "La", "RGBA": "RGBa"}
 _STRAIGHT = {premultiplied: mode for mode, premultiplied in _PREMULTIPLIED.items()}
-_WEBP_MODES = {"L": "RGB", "LA": "RGBA"}  # WebP stores colour only
+_WEBP_MODES = {"L": "RGB", "LA": "RGBA"}  # WebP (and Pillow's AVIF) store colour only
 _SRGB = ImageCms.createProfile("sRGB")
 _UNREADABLE = _("The image cannot be read: the file is damaged, incomplete or not an image.")
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
@@ -167,6 +179,12 @@ class _Source:
     to_srgb: ImageCms.ImageCmsTransform | None  # from the original's colour profile
 
 
+def encodes(fmt: str) -> bool:
+    """Whether the installed Pillow writes ``fmt`` (AVIF: Pillow 11.2+ built with libavif)."""
+    Image.init()
+    return fmt in Image.SAVE
+
+
 def probe(fp: IO[bytes], *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
     """Identify the image in ``fp`` from its header, or raise ``InvalidImage``.
 
@@ -209,6 +227,7 @@ def render(
     max_pixels: int,
     jpeg_quality: int = 85,
     webp_quality: int = 80,
+    avif_quality: int = 60,
     max_frames: int = 500,
     budget: MemoryBudget = _UNLIMITED,
 ) -> Rendered:
@@ -231,7 +250,7 @@ def render(
     WebP, with their durations and loop count, within ``max_frames`` frames
     and ``max_pixels`` pixels across them; other styles get the first frame.
     """
-    qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality}
+    qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality, "AVIF": avif_quality}
     try:
         header = _open(fp, styles, max_pixels, qualities)
         rendered = Rendered(header.size)
@@ -737,6 +756,8 @@ def _encode(
         params = {"compress_level": _PNG_COMPRESS_LEVEL}
     elif fmt == "WEBP":
         params = {"quality": quality, "method": _WEBP_METHOD}
+    elif fmt == "AVIF":
+        params = {"quality": quality, "speed": _AVIF_SPEED}
     if durations:
         params.update(save_all=True, append_images=prepared[1:], duration=list(durations))
         if fmt == "GIF" and frames[0].mode in ("LA", "RGBA"):
@@ -757,7 +778,7 @@ def _prepare(image: Image.Image, fmt: str) -> Image.Image:
     """Convert ``image`` to what ``fmt`` stores."""
     if fmt == "JPEG":
         return _flatten(image)
-    if fmt == "WEBP":
+    if fmt in ("WEBP", "AVIF"):
         return image.convert(_WEBP_MODES.get(image.mode, image.mode))
     if fmt == "GIF":
         return _to_palette(image)

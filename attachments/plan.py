@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .geometry import Plan
-from .styles import ANIMATED_FORMATS, EXTENSIONS, Processor, Style
+from .styles import ANIMATED_FORMATS, EXTENSIONS, KEPT_FORMATS, Processor, Style
 
 __all__ = [
     "ORIGINAL",
@@ -50,7 +50,7 @@ def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
     The configured default qualities count only for a style without its own
     quality, and only for the formats it may write.
     """
-    formats = [style.format] if style.format else sorted(qualities)
+    formats = [style.format] if style.format else KEPT_FORMATS
     declaration: dict[str, Any] = {
         "geometry": str(style.geometry),
         "format": style.format or "",

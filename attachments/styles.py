@@ -25,6 +25,7 @@ __all__ = [
     "ANIMATED_FORMATS",
     "EXTENSIONS",
     "FORMATS",
+    "KEPT_FORMATS",
     "Processor",
     "Style",
     "StyleError",
@@ -40,10 +41,20 @@ FORMATS: dict[str, str] = {
     "png": "PNG",
     "webp": "WEBP",
     "gif": "GIF",
+    "avif": "AVIF",  # where the installed Pillow encodes it (attachments.E181 says if not)
 }
 
 # The extension each output format is stored under.
-EXTENSIONS: dict[str, str] = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
+EXTENSIONS: dict[str, str] = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "AVIF": ".avif",
+}
+# What a style without a format writes: the original's format if it is one of these,
+# which every browser shows, else PNG.
+KEPT_FORMATS = ("GIF", "JPEG", "PNG", "WEBP")
 
 # Style names become parts of file names and template attributes
 # (``{{ item.image.styles.thumb.url }}``), so they must be identifiers.
@@ -135,7 +146,7 @@ class Style:
         if self.format:
             return self.format
         # Formats browsers may not show (TIFF, BMP...) become PNG, which loses nothing.
-        return source_format if source_format in EXTENSIONS else "PNG"
+        return source_format if source_format in KEPT_FORMATS else "PNG"
 
 
 def smallest(styles: Mapping[str, Style]) -> Style | None:

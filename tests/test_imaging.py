@@ -1024,3 +1024,34 @@ def test_animation_limits_fail_the_animated_style_alone(frames, max_frames, max_
         max_frames=max_frames,
     )
     assert len(frames_of(rendered["moving"])) == frames - 1
+
+
+needs_avif = pytest.mark.skipif(not imaging.encodes("AVIF"), reason="this Pillow cannot write AVIF")
+
+
+@needs_avif
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_a_style_may_be_written_as_avif(mode):
+    source = images.pattern((200, 150), alpha=mode == "RGBA")
+    if mode == "L":
+        source = source.convert("L")
+    rendered = imaging.render(
+        io.BytesIO(images.encode(source, "PNG")),
+        styles(
+            s=("100x75", "avif"), better={"geometry": "100x75", "format": "avif", "quality": 90}
+        ),
+        max_pixels=10**6,
+        avif_quality=40,
+    )
+    out = decode(rendered["s"])
+    assert (rendered["s"].extension, rendered["s"].content_type) == (".avif", "image/avif")
+    assert out.size == (100, 75)
+    assert out.mode == ("RGBA" if mode == "RGBA" else "RGB")
+    # The configured default applies, a style's own quality overrides it.
+    assert len(rendered["s"].data) < len(rendered["better"].data)
+
+
+def test_encodes_says_what_this_pillow_writes():
+    assert imaging.encodes("JPEG")
+    assert not imaging.encodes("NOPE")
+    assert imaging.encodes("AVIF") == ("AVIF" in Image.SAVE)

@@ -152,3 +152,14 @@ def test_animated_counts_in_the_fingerprint_and_only_for_formats_that_animate():
     assert plan.fingerprint(still, Q) != plan.fingerprint(moving, Q)
     assert plan.outputs([moving], (20, 20), "GIF", Q)["s"].animated
     assert not plan.outputs([moving], (20, 20), "JPEG", Q)["s"].animated
+
+
+def test_the_avif_default_quality_counts_only_for_avif_styles():
+    with_avif = {**Q, "AVIF": 60}
+    # Styles that keep the original's format never write AVIF: their fingerprints
+    # stay as they were before AVIF existed.
+    assert plan.fingerprint(style("100x100>"), with_avif) == "353ec75f7568"
+    avif = style(("10x10", "avif"))
+    assert plan.fingerprint(avif, with_avif) != plan.fingerprint(avif, {**with_avif, "AVIF": 70})
+    assert plan.outputs([avif], (20, 20), "JPEG", with_avif)["s"].quality == 60
+    assert plan.outputs([style("10x10")], (20, 20), "AVIF", with_avif)["s"].format == "PNG"
