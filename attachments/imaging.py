@@ -3,7 +3,9 @@
 ``probe`` reads just the header of an upload (in the request, so it must stay
 fast however large the image). ``render`` decodes the original once, at the
 smallest size that still serves the largest style in full quality, and encodes
-every style from that one decode (in the worker).
+every style from that one decode (in the worker), running each style's
+processors between its resize and its encoding. The styles that keep an
+animation read its further frames from the same opened file, one at a time.
 
 Sizes are planned on the image as displayed, i.e. after its EXIF orientation,
 and at its original size even when JPEG DCT scaling decodes it smaller, so the
