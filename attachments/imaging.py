@@ -1,4 +1,4 @@
-"""Read uploaded images and encode their styles: the only module that imports Pillow.
+"""Read uploaded images and encode their styles: Pillow is imported here (and by processors).
 
 ``probe`` reads just the header of an upload (in the request, so it must stay
 fast however large the image). ``render`` decodes the original once, at the
