@@ -38,6 +38,11 @@ DEFAULTS: dict[str, Any] = {
     # Upload limits, checked in the request before anything is stored.
     "MAX_BYTES": 50 * 1024 * 1024,
     "MAX_PIXELS": 50_000_000,
+    # An animated style (``"animated": True``) keeps at most this many frames
+    # of a GIF or WebP, and their pixels (frames x width x height of the
+    # original) at most MAX_PIXELS; beyond either the style fails, the
+    # first-frame styles are made all the same.
+    "MAX_FRAMES": 500,
     # Pillow formats accepted as uploads.
     "FORMATS": ("JPEG", "PNG", "GIF", "WEBP"),
     # Bytes of decoded image a worker's threads may hold at once (each image's
@@ -48,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     # Encoder quality of styles that do not set their own.
     "JPEG_QUALITY": 85,
     "WEBP_QUALITY": 80,
+    # AVIF's scale runs lower than JPEG's: on a 360x238 photo, 60 (speed 6)
+    # came within 0.5 dB PSNR of JPEG at 85 in 53% of its bytes (70: 1 dB
+    # better in 74%). One photo: raise it if your images show banding.
+    "AVIF_QUALITY": 60,
     # Queue defaults; a field's queue= and max_attempts= override them.
     "QUEUE": "default",
     "MAX_ATTEMPTS": 10,

@@ -24,7 +24,7 @@ from django.db.models.fields.files import FileDescriptor
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
 
-from . import plan, processing, renditions, targets, versions
+from . import imaging, plan, processing, renditions, targets, versions
 from .conf import conf
 from .exceptions import InvalidImage
 from .files import PENDING, AttachmentFieldFile, StyleFile, StyleFiles, Upload
@@ -238,6 +238,7 @@ class AttachmentField(models.FileField):
         if self.style_error:
             errors.append(checks.Error(self.style_error, obj=self, id="attachments.E001"))
         errors += self._check_making()
+        errors += self._check_styles()
         if not isinstance(self.process_in_background, bool):
             errors.append(
                 checks.Error(
@@ -263,6 +264,36 @@ class AttachmentField(models.FileField):
                     "max_attempts must be a positive integer.", obj=self, id="attachments.E003"
                 )
             )
+        return errors
+
+    def _check_styles(self) -> list[checks.CheckMessage]:
+        """Checks of what the styles need outside themselves: processors, encoders."""
+        errors: list[checks.CheckMessage] = []
+        for style in self.styles.values():
+            if style.format and not imaging.encodes(style.format):
+                errors.append(
+                    checks.Error(
+                        f"Style {style.name!r} is to be written as {style.format}, which the "
+                        "installed Pillow cannot encode.",
+                        hint="AVIF needs Pillow 11.2 or later built with libavif (the wheels "
+                        "on PyPI are); or choose another format.",
+                        obj=self,
+                        id="attachments.E181",
+                    )
+                )
+            for processor in style.processors:
+                try:
+                    processor.resolve()
+                except StyleError as exc:
+                    errors.append(
+                        checks.Error(
+                            f"Style {style.name!r}: {exc}",
+                            hint="Name a callable by its full dotted path, e.g. "
+                            "'attachments.processors.grayscale'.",
+                            obj=self,
+                            id="attachments.E180",
+                        )
+                    )
         return errors
 
     def _check_making(self) -> list[checks.CheckMessage]:

@@ -1,9 +1,11 @@
-"""Read uploaded images and encode their styles: the only module that imports Pillow.
+"""Read uploaded images and encode their styles: Pillow is imported here (and by processors).
 
 ``probe`` reads just the header of an upload (in the request, so it must stay
 fast however large the image). ``render`` decodes the original once, at the
 smallest size that still serves the largest style in full quality, and encodes
-every style from that one decode (in the worker).
+every style from that one decode (in the worker), running each style's
+processors between its resize and its encoding. The styles that keep an
+animation read its further frames from the same opened file, one at a time.
 
 Sizes are planned on the image as displayed, i.e. after its EXIF orientation,
 and at its original size even when JPEG DCT scaling decodes it smaller, so the
@@ -27,9 +29,17 @@ from . import headers, plan
 from .exceptions import ImageTooLarge, InvalidImage
 from .geometry import Plan
 from .memory import MemoryBudget
-from .styles import Style
+from .styles import Style, StyleError
 
-__all__ = ["DEFAULT_FORMATS", "ImageInfo", "Rendered", "Rendition", "probe", "render"]
+__all__ = [
+    "DEFAULT_FORMATS",
+    "ImageInfo",
+    "Rendered",
+    "Rendition",
+    "encodes",
+    "probe",
+    "render",
+]
 
 DEFAULT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 # Never opened, even if configured: Pillow hands EPS to Ghostscript, an interpreter
@@ -42,6 +52,7 @@ _TYPES = {
     "PNG": (".png", "image/png", "PNG"),
     "GIF": (".gif", "image/gif", "GIF"),
     "WEBP": (".webp", "image/webp", "WebP"),
+    "AVIF": (".avif", "image/avif", "AVIF"),
 }
 
 # A JPEG is decoded at 1/2, 1/4 or 1/8 size (libjpeg's DCT scaling: each pixel the
@@ -68,11 +79,14 @@ _PNG_COMPRESS_LEVEL = 4
 # WebP method 3 and 4 cost the same on the photos; on the screenshot 4 took 1.7x as
 # long (313 vs 184 ms) and was 25% smaller. 4 is also libwebp's default; 6 took 9x.
 _WEBP_METHOD = 4
+# AVIF speed 0-10 (slowest, smallest first): Pillow's and libavif's default, 6. Not
+# measured here yet against pyvips' effort settings (issue 16's benchmark).
+_AVIF_SPEED = 6
 
 # Resampling must average colours weighted by alpha, or transparent pixels' colours bleed.
 _PREMULTIPLIED = {"LA": "La", "RGBA": "RGBa"}
 _STRAIGHT = {premultiplied: mode for mode, premultiplied in _PREMULTIPLIED.items()}
-_WEBP_MODES = {"L": "RGB", "LA": "RGBA"}  # WebP stores colour only
+_WEBP_MODES = {"L": "RGB", "LA": "RGBA"}  # WebP (and Pillow's AVIF) store colour only
 _SRGB = ImageCms.createProfile("sRGB")
 _UNREADABLE = _("The image cannot be read: the file is damaged, incomplete or not an image.")
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
@@ -167,6 +181,12 @@ class _Source:
     to_srgb: ImageCms.ImageCmsTransform | None  # from the original's colour profile
 
 
+def encodes(fmt: str) -> bool:
+    """Whether the installed Pillow writes ``fmt`` (AVIF: Pillow 11.2+ built with libavif)."""
+    Image.init()
+    return fmt in Image.SAVE
+
+
 def probe(fp: IO[bytes], *, max_pixels: int, formats: Collection[str] | None = None) -> ImageInfo:
     """Identify the image in ``fp`` from its header, or raise ``InvalidImage``.
 
@@ -209,6 +229,8 @@ def render(
     max_pixels: int,
     jpeg_quality: int = 85,
     webp_quality: int = 80,
+    avif_quality: int = 60,
+    max_frames: int = 500,
     budget: MemoryBudget = _UNLIMITED,
 ) -> Rendered:
     """Decode ``fp`` once and execute the rendition plan of ``styles`` on it.
@@ -225,28 +247,164 @@ def render(
 
     The pixels are held within ``budget``: once the header tells how much
     memory they will take, the decode waits until that fits.
+
+    A style declared ``animated`` keeps every frame of an animated GIF or
+    WebP, with their durations and loop count, within ``max_frames`` frames
+    and ``max_pixels`` pixels across them; other styles get the first frame.
     """
-    qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality}
+    qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality, "AVIF": avif_quality}
     try:
         header = _open(fp, styles, max_pixels, qualities)
         rendered = Rendered(header.size)
         with budget.hold(header.footprint):
             source = _decode(header)
+            animated = [o for o in header.outputs.values() if o.animated and header.animated]
             for output in header.outputs.values():
-                image = _resample(source, output.geometry)
-                try:
-                    data = _encode(image, output.format, output.quality, output.options)
-                except (ValueError, TypeError, KeyError, OSError) as exc:
-                    if isinstance(exc, OSError) and exc.errno is not None:
-                        raise  # the machine, not the option: retryable
-                    rendered.errors[output.style] = _refused(output, exc)
-                    continue
-                rendered[output.style] = Rendition(
-                    output.style, data, output.format, *image.size, output.fingerprint
-                )
+                if output not in animated:
+                    try:
+                        image = _process(_resample(source, output.geometry), output)
+                    except _ProcessorFailed as exc:
+                        rendered.errors[output.style] = str(exc)
+                        continue
+                    _store(rendered, output, [image])
+            if animated:
+                _render_animated(header, source, animated, rendered, max_pixels, max_frames)
     finally:
         fp.seek(0)
     return rendered
+
+
+def _store(
+    rendered: Rendered,
+    output: plan.Output,
+    frames: list[Image.Image],
+    durations: Sequence[int] = (),
+    loop: int | None = None,
+) -> None:
+    """Encode one style (one image, or an animation's frames) into ``rendered``."""
+    try:
+        data = _encode(frames, output.format, output.quality, output.options, durations, loop)
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the machine, not the option: retryable
+        rendered.errors[output.style] = _refused(output, exc)
+        return
+    rendered[output.style] = Rendition(
+        output.style, data, output.format, *frames[0].size, output.fingerprint
+    )
+
+
+def _render_animated(
+    header: _Header,
+    first: _Source,
+    outputs: list[plan.Output],
+    rendered: Rendered,
+    max_pixels: int,
+    max_frames: int,
+) -> None:
+    """Make the animated styles of an animated original, one frame at a time.
+
+    Each frame is decoded once for all of them and let go once resized, so
+    what is held is the styles' frames, not the original's. A limit exceeded
+    fails these styles alone: the first-frame ones are made already.
+    """
+    made: dict[str, list[Image.Image]] = {output.style: [] for output in outputs}
+    durations: list[int] = []
+    try:
+        for frame, duration in _frames(header, first, max_pixels, max_frames):
+            durations.append(duration)
+            for output in outputs:
+                if output.style in made:
+                    try:
+                        image = _process(_resample(frame, output.geometry), output)
+                    except _ProcessorFailed as exc:
+                        rendered.errors[output.style] = str(exc)
+                        del made[output.style]
+                        continue
+                    made[output.style].append(image)
+    except InvalidImage as exc:
+        for output in outputs:
+            rendered.errors.setdefault(output.style, f"Style {output.style!r}: {exc}")
+        return
+    for output in outputs:
+        if output.style in made:
+            _store(rendered, output, made[output.style], durations, header.loop)
+
+
+def _frames(
+    header: _Header, first: _Source, max_pixels: int, max_frames: int
+) -> Iterator[tuple[_Source, int]]:
+    """Every frame of ``header``'s image, ready to resample, with its duration in ms.
+
+    Raises ``ImageTooLarge`` before decoding a frame past ``max_frames``, or
+    one that would take the frames' pixels past ``max_pixels``.
+    """
+    im = header.image
+    width, height = im.size
+    index = 0
+    while True:
+        with _decoding(_UNREADABLE):
+            try:
+                im.seek(index)  # reads the frame's header, not its pixels
+            except EOFError:
+                return
+        if index >= max_frames:
+            # In English, as the other errors of one style are: kept on the record for staff.
+            raise ImageTooLarge(
+                "The animation has more than %(max)s frames, the most an animated style keeps.",
+                params={"max": max_frames},
+            )
+        if (index + 1) * width * height > max_pixels:
+            raise _too_large(
+                "The animation's frames have more than %(max)s pixels in all (%(width)dx"
+                "%(height)d each), the most an animated style keeps.",
+                max_pixels,
+                width=width,
+                height=height,
+            )
+        with _decoding(_UNREADABLE):
+            im.load()
+            duration = int(im.info.get("duration") or 0)
+            # Every frame in one mode: Pillow gives a GIF's first frame as "P", the rest "RGB(A)".
+            frame = im.convert("RGBA").convert("RGBa")
+        yield _Source(frame, first.orientation, first.size, 1.0, first.to_srgb), duration
+        index += 1
+
+
+class _ProcessorFailed(Exception):
+    """A style's processor could not be imported, raised, or returned no image."""
+
+
+_ENCODABLE = frozenset({"L", "LA", "RGB", "RGBA"})
+
+
+def _process(image: Image.Image, output: plan.Output) -> Image.Image:
+    """Run the style's processors on its resized, upright, sRGB ``image``, in order.
+
+    Each gets the image in the mode its ``mode`` attribute names, if it has one.
+    Whatever it raises fails just this style, for good: it is the processor's
+    code, not the image or the machine, so a retry would fail the same way.
+    """
+    for processor in output.processors:
+        failed = f"Style {output.style!r}: processor {processor.name!r}"
+        try:
+            function = processor.resolve()
+            mode = getattr(function, "mode", None)
+            if mode and image.mode != mode:
+                image = image.convert(mode)
+            result = function(image)
+        except StyleError as exc:
+            raise _ProcessorFailed(f"Style {output.style!r}: {exc}") from exc
+        except Exception as exc:
+            raise _ProcessorFailed(f"{failed} failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(result, Image.Image):
+            raise _ProcessorFailed(f"{failed} returned {type(result).__name__}, not a PIL image.")
+        image = result
+    if output.processors:
+        image.info = {}  # nothing a processor attached (a profile, EXIF) may leak out
+        if image.mode not in _ENCODABLE:
+            image = _normalise(image)
+    return image
 
 
 def _refused(output: plan.Output, exc: Exception) -> str:
@@ -393,6 +551,8 @@ class _Header:
     need: list[int]  # the largest resize of any style, in stored orientation
     scale: float  # original pixels per decoded pixel
     footprint: int  # bytes the pixels will take at most while rendering
+    animated: bool = False  # it has several frames, and a style wants them
+    loop: int | None = None  # times an animation plays (0: forever); None: once, no loop
 
 
 def _open(
@@ -407,6 +567,9 @@ def _open(
     resizes = [output.geometry.resize for output in outputs.values()]
     need = [max((resize[i ^ swap] for resize in resizes), default=1) for i in (0, 1)]
     full = im.size
+    # Read before the decode: the loop count is in the first frame's header.
+    animated = any(o.animated for o in outputs.values()) and getattr(im, "is_animated", False)
+    loop = im.info.get("loop")
     with _decoding(_UNREADABLE):
         scale = _draft(im, (int(need[0] * _DRAFT_GAP), int(need[1] * _DRAFT_GAP)))
     return _Header(
@@ -419,6 +582,8 @@ def _open(
         need,
         scale,
         _footprint(im, full),
+        animated,
+        loop if isinstance(loop, int) else None,
     )
 
 
@@ -462,7 +627,6 @@ def _decode(header: _Header) -> _Source:
     factor = min(im.width // int(need[0] * _REDUCE_GAP), im.height // int(need[1] * _REDUCE_GAP))
     if factor >= 2:
         im, scale = im.reduce(factor), scale * factor
-    im.info = {}  # Resized copies inherit info; no EXIF, XMP, comments or profile may leak out.
     return _Source(im, header.orientation, header.size, scale, to_srgb)
 
 
@@ -557,6 +721,9 @@ def _resample(source: _Source, geometry: Plan) -> Image.Image:
         image = image.transpose(_UPRIGHT[source.orientation])
     if image.mode in _STRAIGHT:
         image = image.convert(_STRAIGHT[image.mode])
+    # Resized copies inherit info; no EXIF, XMP, comments or profile may leak out.
+    # (Not cleared on the decode: an animation's frames are read from it after.)
+    image.info = {}
     return _apply(source.to_srgb, image) if source.to_srgb else image
 
 
@@ -574,23 +741,50 @@ def _apply(transform: ImageCms.ImageCmsTransform, image: Image.Image) -> Image.I
 
 
 def _encode(
-    image: Image.Image, fmt: str, quality: int | None, options: Sequence[tuple[str, Any]] = ()
+    frames: Sequence[Image.Image],
+    fmt: str,
+    quality: int | None,
+    options: Sequence[tuple[str, Any]] = (),
+    durations: Sequence[int] = (),
+    loop: int | None = None,
 ) -> bytes:
+    """Encode one image, or with ``durations`` (ms, one per frame) an animation."""
+    prepared = [_prepare(frame, fmt) for frame in frames]
     params: dict[str, Any] = {}
     if fmt == "JPEG":
         # optimize=True would change nothing: libjpeg always optimises progressive scans.
-        image, params = _flatten(image), {"quality": quality, "progressive": True}
+        params = {"quality": quality, "progressive": True}
     elif fmt == "PNG":
         params = {"compress_level": _PNG_COMPRESS_LEVEL}
     elif fmt == "WEBP":
-        image = image.convert(_WEBP_MODES.get(image.mode, image.mode))
         params = {"quality": quality, "method": _WEBP_METHOD}
-    elif fmt == "GIF":
-        image = _to_palette(image)
+    elif fmt == "AVIF":
+        params = {"quality": quality, "speed": _AVIF_SPEED}
+    if durations:
+        params.update(save_all=True, append_images=prepared[1:], duration=list(durations))
+        if fmt == "GIF" and frames[0].mode in ("LA", "RGBA"):
+            # Frames are whole pictures: each must clear the last, or what it
+            # leaves transparent would show the previous frame through.
+            params["disposal"] = 2
+        if loop is not None:
+            params["loop"] = loop
+        elif fmt == "WEBP":
+            params["loop"] = 1  # a GIF without a loop count plays once; WebP's default is forever
     params.update(options)  # the style's own say over our defaults
     buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
+    prepared[0].save(buffer, fmt, **params)
     return buffer.getvalue()
+
+
+def _prepare(image: Image.Image, fmt: str) -> Image.Image:
+    """Convert ``image`` to what ``fmt`` stores."""
+    if fmt == "JPEG":
+        return _flatten(image)
+    if fmt in ("WEBP", "AVIF"):
+        return image.convert(_WEBP_MODES.get(image.mode, image.mode))
+    if fmt == "GIF":
+        return _to_palette(image)
+    return image
 
 
 def _flatten(image: Image.Image) -> Image.Image:

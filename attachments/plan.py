@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .geometry import Plan
-from .styles import EXTENSIONS, Style
+from .styles import ANIMATED_FORMATS, EXTENSIONS, KEPT_FORMATS, Processor, Style
 
 __all__ = [
     "ORIGINAL",
@@ -50,13 +50,18 @@ def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
     The configured default qualities count only for a style without its own
     quality, and only for the formats it may write.
     """
-    formats = [style.format] if style.format else sorted(qualities)
-    declaration = {
+    formats = [style.format] if style.format else KEPT_FORMATS
+    declaration: dict[str, Any] = {
         "geometry": str(style.geometry),
         "format": style.format or "",
         "quality": style.quality or {fmt: qualities[fmt] for fmt in formats if fmt in qualities},
         "options": [list(option) for option in style.options],
     }
+    # Only when declared, so the fingerprints of styles without stay as they were.
+    if style.processors:
+        declaration["processors"] = [processor.name for processor in style.processors]
+    if style.animated:
+        declaration["animated"] = True
     text = json.dumps(declaration, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -71,6 +76,8 @@ class Output:
     format: str  # Pillow's name
     quality: int | None
     options: tuple[tuple[str, Any], ...]
+    processors: tuple[Processor, ...] = ()
+    animated: bool = False  # every frame, if the original has several
 
     @property
     def size(self) -> tuple[int, int]:
@@ -98,6 +105,8 @@ def outputs(
             format=fmt,
             quality=style.quality or qualities.get(fmt),
             options=style.options,
+            processors=style.processors,
+            animated=style.animated and fmt in ANIMATED_FORMATS,
         )
     return planned
 

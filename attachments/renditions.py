@@ -24,7 +24,7 @@ logger = logging.getLogger("attachments")
 
 def qualities() -> dict[str, int]:
     """The configured default qualities, by Pillow format: part of every style's fingerprint."""
-    return {"JPEG": conf.JPEG_QUALITY, "WEBP": conf.WEBP_QUALITY}
+    return {"JPEG": conf.JPEG_QUALITY, "WEBP": conf.WEBP_QUALITY, "AVIF": conf.AVIF_QUALITY}
 
 
 @dataclass
@@ -75,6 +75,8 @@ def make(
         max_pixels=conf.MAX_PIXELS,
         jpeg_quality=defaults["JPEG"],
         webp_quality=defaults["WEBP"],
+        avif_quality=defaults["AVIF"],
+        max_frames=conf.MAX_FRAMES,
         budget=memory.shared(conf.MEMORY_BUDGET),
     )
     made = Made(original, rendered.size)

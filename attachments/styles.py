@@ -1,24 +1,32 @@
 """A field's styles: what each derived image is called, its geometry and encoding.
 
 A style may be declared as ``"100x100>"``, as ``("100x100>", "png")`` or as
-``{"geometry": "100x100>", "format": "webp", "quality": 80, "options": {...}}``
-(``options`` are passed to Pillow's encoder, e.g. ``{"lossless": True}``);
-``parse_styles`` turns any of these into frozen ``Style`` objects once, when the
-field is made.
+``{"geometry": "100x100>", "format": "webp", "quality": 80, "options": {...},
+"processors": [...]}`` (``options`` are passed to Pillow's encoder, e.g.
+``{"lossless": True}``; ``processors`` are callables or their dotted paths, run
+on each resized image before it is encoded); ``parse_styles`` turns any of these
+into frozen ``Style`` objects once, when the field is made.
+
+Pure: a processor's dotted path is imported only when it is first needed
+(``Processor.resolve``), so a typo is a system check error, not a crash at import.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .geometry import Geometry, GeometryError, parse_geometry
 
 __all__ = [
+    "ANIMATED_FORMATS",
     "EXTENSIONS",
     "FORMATS",
+    "KEPT_FORMATS",
+    "Processor",
     "Style",
     "StyleError",
     "format_for_extension",
@@ -33,16 +41,29 @@ FORMATS: dict[str, str] = {
     "png": "PNG",
     "webp": "WEBP",
     "gif": "GIF",
+    "avif": "AVIF",  # where the installed Pillow encodes it (attachments.E181 says if not)
 }
 
 # The extension each output format is stored under.
-EXTENSIONS: dict[str, str] = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
+EXTENSIONS: dict[str, str] = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "AVIF": ".avif",
+}
+# What a style without a format writes: the original's format if it is one of these,
+# which every browser shows, else PNG.
+KEPT_FORMATS = ("GIF", "JPEG", "PNG", "WEBP")
 
 # Style names become parts of file names and template attributes
 # (``{{ item.image.styles.thumb.url }}``), so they must be identifiers.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _RESERVED = frozenset({"original"})
-_KEYS = frozenset({"geometry", "format", "quality", "options"})
+_KEYS = frozenset({"geometry", "format", "quality", "options", "processors", "animated"})
+# The formats that keep an animation; an animated style writes one of them.
+ANIMATED_FORMATS = frozenset({"GIF", "WEBP"})
 # Encoder options whose values are plain data, so a style stays hashable and its
 # fingerprint stable; anything else (a callable, a table) is refused.
 _OPTION_TYPES = (str, int, float, bool)
@@ -50,6 +71,52 @@ _OPTION_TYPES = (str, int, float, bool)
 
 class StyleError(ValueError):
     """A style declaration cannot be used; the message names the style."""
+
+
+@dataclass(frozen=True)
+class Processor:
+    """A callable run on a style's resized image: ``function(image) -> image``.
+
+    ``name`` is its dotted path (as declared, or the module and qualified name
+    of the callable given); it is what the style's fingerprint counts, so
+    changing a style's processors makes it due again. A callable object whose
+    class defines ``__repr__`` (a dataclass, say) is named with its repr too,
+    so its parameters count. Changing a processor's code does not change the
+    name: reprocess with ``--all`` after that.
+    """
+
+    name: str
+    # The callable given, or None until the dotted path is imported.
+    function: Callable[[Any], Any] | None = field(default=None, compare=False)
+
+    def resolve(self) -> Callable[[Any], Any]:
+        """Return the callable, importing its dotted path; raise ``StyleError`` if it cannot."""
+        if self.function is not None:
+            return self.function
+        module, _, attribute = self.name.rpartition(".")
+        try:
+            function = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise StyleError(f"Processor {self.name!r} cannot be imported: {exc}") from None
+        if not callable(function):
+            raise StyleError(f"Processor {self.name!r} is not callable.")
+        return function  # type: ignore[no-any-return]
+
+    @classmethod
+    def of(cls, value: str | Callable[[Any], Any]) -> Processor:
+        if isinstance(value, str):
+            return cls(value)
+        kind = value if hasattr(value, "__qualname__") else type(value)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        if kind is not value and any("__repr__" in vars(k) for k in type(value).__mro__[:-1]):
+            # Its parameters (object's own repr would be an address, new every run).
+            text = repr(value)
+            name = (
+                f"{kind.__module__}.{text}"
+                if text.startswith(kind.__qualname__)
+                else f"{name} {text}"
+            )
+        return cls(name, value)
 
 
 @dataclass(frozen=True)
@@ -62,6 +129,9 @@ class Style:
     quality: int | None = None  # None means the configured default for the format.
     # Extra keyword arguments of Pillow's encoder, sorted by name.
     options: tuple[tuple[str, str | int | float | bool], ...] = ()
+    processors: tuple[Processor, ...] = ()  # in the order they run
+    # Keep every frame of an animated GIF or WebP; otherwise the first frame is made.
+    animated: bool = False
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
@@ -76,7 +146,7 @@ class Style:
         if self.format:
             return self.format
         # Formats browsers may not show (TIFF, BMP...) become PNG, which loses nothing.
-        return source_format if source_format in EXTENSIONS else "PNG"
+        return source_format if source_format in KEPT_FORMATS else "PNG"
 
 
 def smallest(styles: Mapping[str, Style]) -> Style | None:
@@ -136,12 +206,23 @@ def _parse_style(name: Any, spec: Any) -> Style:
         geometry = parse_geometry(options["geometry"])
     except GeometryError as exc:
         raise StyleError(f"Style {name!r}: {exc}") from None
+    fmt = _parse_format(name, options.get("format"))
+    animated = options.get("animated", False)
+    if not isinstance(animated, bool):
+        raise StyleError(f"Style {name!r}: 'animated' must be True or False.")
+    if animated and fmt is not None and fmt not in ANIMATED_FORMATS:
+        raise StyleError(
+            f"Style {name!r}: an animated style's format must be gif or webp "
+            "(or none, keeping the original's)."
+        )
     return Style(
         name=name,
         geometry=geometry,
-        format=_parse_format(name, options.get("format")),
+        format=fmt,
         quality=_parse_quality(name, options.get("quality")),
         options=_parse_options(name, options.get("options")),
+        processors=_parse_processors(name, options.get("processors")),
+        animated=animated,
     )
 
 
@@ -175,3 +256,16 @@ def _parse_options(name: str, value: Any) -> tuple[tuple[str, str | int | float 
     if reserved:
         raise StyleError(f"Style {name!r}: set {sorted(reserved)} outside 'options'.")
     return tuple(sorted(value.items()))
+
+
+def _parse_processors(name: str, value: Any) -> tuple[Processor, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        value = [value]  # one processor needs no list around it
+    if not all(_DOTTED.match(item) if isinstance(item, str) else callable(item) for item in value):
+        raise StyleError(
+            f"Style {name!r}: processors must be callables or dotted paths to them, "
+            "e.g. ['attachments.processors.grayscale']."
+        )
+    return tuple(Processor.of(item) for item in value)

@@ -394,14 +394,30 @@ def _check_ids(**kwargs) -> list[str]:
         ({"styles": {"thumb": "10x10"}, "only_process": ["icon"]}, "attachments.E170"),
         ({"fallback": "placeholder"}, "attachments.E171"),
         ({"width_field": "image_width"}, "attachments.E172"),
+        (
+            {"styles": {"s": {"geometry": "1x1", "processors": ["attachments.processors.gray"]}}},
+            "attachments.E180",
+        ),
     ],
 )
 def test_field_checks(kwargs, error_id):
     assert error_id in _check_ids(**kwargs)
 
 
+def test_a_format_this_pillow_cannot_encode_is_a_check_error(monkeypatch):
+    from attachments import imaging
+
+    avif = {"styles": {"s": ("10x10", "avif")}}
+    monkeypatch.setattr(imaging, "encodes", lambda fmt: fmt != "AVIF")
+    assert _check_ids(**avif) == ["attachments.E181"]
+    monkeypatch.setattr(imaging, "encodes", lambda fmt: True)
+    assert _check_ids(**avif) == []
+
+
 def test_valid_field_passes_checks():
     assert _check_ids(styles={"thumb": "100x100>"}) == []
+    processed = {"geometry": "1x1", "processors": ["attachments.processors.grayscale"]}
+    assert _check_ids(styles={"thumb": processed}) == []
 
 
 def test_state_column_is_a_real_field():

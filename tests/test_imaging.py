@@ -16,7 +16,7 @@ from attachments import headers, imaging
 from attachments.exceptions import ImageTooLarge, InvalidImage
 from attachments.geometry import parse_geometry
 from attachments.memory import MemoryBudget
-from attachments.styles import Style, parse_styles
+from attachments.styles import Processor, Style, parse_styles
 from tests import hostile, images
 
 WHITE = (255, 255, 255)
@@ -796,3 +796,262 @@ def test_a_crop_cuts_where_its_gravity_says(geometry: str, colour: tuple[int, in
     out = Image.open(io.BytesIO(render(buffer.getvalue(), s=geometry)["s"].data)).convert("RGB")
     assert out.size == (40, 40)
     assert {out.getpixel((x, y)) for x in (0, 39) for y in (0, 39)} == {colour}
+
+
+def _recording_processor(seen: list[str], mode: str | None = None) -> Any:
+    def processor(image: Image.Image) -> Image.Image:
+        seen.append(image.mode)
+        return image
+
+    if mode:
+        processor.mode = mode  # type: ignore[attr-defined]
+    return processor
+
+
+def test_processors_run_in_order_on_the_resized_image():
+    def stripe(image: Image.Image) -> Image.Image:
+        image = image.copy()
+        image.paste((255, 0, 0), (0, 0, image.width, 2))
+        return image
+
+    rendered = render(
+        images.png((400, 300)),
+        s={
+            "geometry": "40x30",
+            "format": "png",
+            "processors": [stripe, "attachments.processors.grayscale"],
+        },
+        plain={"geometry": "40x30", "format": "png"},
+    )
+    out = decode(rendered["s"])
+    assert out.size == (40, 30)
+    assert out.mode == "L"
+    assert out.getpixel((20, 0)) == 76  # ... of red, its luma; at the resized size
+    assert decode(rendered["plain"]).mode == "RGB"
+    assert rendered["s"].fingerprint != rendered["plain"].fingerprint
+
+
+@pytest.mark.parametrize(
+    ("source_mode", "wanted", "seen_mode"),
+    [("RGBA", None, "RGBA"), ("RGB", None, "RGB"), ("RGBA", "RGB", "RGB"), ("L", "RGBA", "RGBA")],
+)
+def test_a_processor_gets_the_mode_it_declares(source_mode, wanted, seen_mode):
+    seen: list[str] = []
+    data = images.encode(
+        Image.new(source_mode, (50, 50), 128 if source_mode == "L" else (9, 8, 7, 200)), "PNG"
+    )
+    imaging.render(
+        io.BytesIO(data),
+        [
+            Style(
+                "s",
+                parse_geometry("10x10"),
+                processors=(Processor.of(_recording_processor(seen, wanted)),),
+            )
+        ],
+        max_pixels=10**6,
+    )
+    assert seen == [seen_mode]
+
+
+def test_a_processor_sees_straight_alpha_not_premultiplied():
+    source = Image.new("RGBA", (50, 50), (200, 100, 50, 128))
+    alphas: list[tuple[int, int, int, int]] = []
+
+    def look(image: Image.Image) -> Image.Image:
+        alphas.append(image.getpixel((5, 5)))
+        return image
+
+    render(
+        images.encode(source, "PNG"), s={"geometry": "10x10", "format": "png", "processors": [look]}
+    )
+    red, _green, blue, alpha = alphas[0]
+    assert alpha in (127, 128, 129)
+    assert abs(red - 200) <= 2
+    assert abs(blue - 50) <= 2
+
+
+def test_a_processor_that_raises_fails_its_style_alone_naming_it():
+    def watermark(image: Image.Image) -> Image.Image:
+        raise RuntimeError("no font")
+
+    rendered = imaging.render(
+        io.BytesIO(images.png((40, 30))),
+        styles(
+            ok="10x10",
+            marked={"geometry": "20x20", "processors": [watermark]},
+            wrong={"geometry": "20x20", "processors": [lambda image: "not an image"]},
+            gone={"geometry": "20x20", "processors": ["attachments.processors.nothing_here"]},
+        ),
+        max_pixels=10**6,
+    )
+    assert sorted(rendered) == ["ok"]
+    assert "'marked'" in rendered.errors["marked"]
+    assert (
+        "test_a_processor_that_raises_fails_its_style_alone_naming_it.<locals>.watermark"
+        in (rendered.errors["marked"])
+    )
+    assert "RuntimeError: no font" in rendered.errors["marked"]
+    assert "returned str, not a PIL image" in rendered.errors["wrong"]
+    assert "'attachments.processors.nothing_here' cannot be imported" in rendered.errors["gone"]
+
+
+def test_what_a_processor_returns_is_made_encodable():
+    def to_palette(image: Image.Image) -> Image.Image:
+        paletted = image.convert("P")
+        paletted.info["exif"] = b"Exif\x00\x00secret"
+        return paletted
+
+    rendered = render(
+        images.png((40, 30)), s={"geometry": "20x20", "format": "webp", "processors": [to_palette]}
+    )
+    out = decode(rendered["s"])
+    assert out.mode == "RGB"
+    assert "exif" not in out.info
+
+
+COLOURS = [(255, 0, 0), (0, 160, 0), (0, 0, 255), (250, 250, 0)]
+
+
+def animation(fmt: str, size: tuple[int, int] = (80, 60), frames: int = 4, **params: Any) -> bytes:
+    """An animation whose frame i is filled with COLOURS[i % 4], lasting 100 * (i + 1) ms."""
+    pictures = [Image.new("RGB", size, COLOURS[i % 4]) for i in range(frames)]
+    buffer = io.BytesIO()
+    pictures[0].save(
+        buffer,
+        fmt,
+        save_all=True,
+        append_images=pictures[1:],
+        duration=[100 * (i + 1) for i in range(frames)],
+        **params,
+    )
+    return buffer.getvalue()
+
+
+def frames_of(rendition: imaging.Rendition) -> list[tuple[tuple[int, int, int], int]]:
+    image = Image.open(io.BytesIO(rendition.data))
+    assert image.format == rendition.format
+    seen = []
+    for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        seen.append((image.convert("RGB").getpixel((10, 10)), image.info.get("duration", 0)))
+    return seen
+
+
+def near(colour: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) <= 12 for a, b in zip(colour, expected, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("source", "target"), [("GIF", None), ("WEBP", None), ("GIF", "webp"), ("WEBP", "gif")]
+)
+def test_an_animated_style_keeps_frames_durations_and_loop(source, target):
+    data = animation(source, loop=3)
+    rendered = render(
+        data,
+        moving={"geometry": "40x30", "animated": True, "format": target},
+        still={"geometry": "40x30", "format": target},
+    )
+    moving = frames_of(rendered["moving"])
+    assert [duration for _, duration in moving] == [100, 200, 300, 400]
+    assert all(near(colour, COLOURS[i]) for i, (colour, _) in enumerate(moving))
+    out = Image.open(io.BytesIO(rendered["moving"].data))
+    assert out.size == (40, 30)
+    assert out.info["loop"] == 3
+    # The same upload's other style gets the first frame, as before.
+    (still,) = frames_of(rendered["still"])
+    assert near(still[0], COLOURS[0])
+
+
+def test_a_gif_without_a_loop_count_still_plays_once_as_webp():
+    rendered = render(animation("GIF"), s={"geometry": "40x30", "animated": True, "format": "webp"})
+    assert Image.open(io.BytesIO(rendered["s"].data)).info["loop"] == 1
+
+
+def test_an_animated_style_of_a_still_image_is_one_frame():
+    rendered = render(images.png((80, 60)), s={"geometry": "40x30", "animated": True})
+    assert rendered["s"].format == "PNG"
+    assert len(frames_of(rendered["s"])) == 1
+
+
+def test_processors_run_on_every_frame():
+    rendered = render(
+        animation("GIF"),
+        s={
+            "geometry": "40x30",
+            "animated": True,
+            "processors": ["attachments.processors.grayscale"],
+        },
+    )
+    colours = [colour for colour, _ in frames_of(rendered["s"])]
+    assert len(colours) == 4
+    assert all(red == green == blue for red, green, blue in colours)
+    assert len(set(colours)) == 4
+
+
+def test_a_transparent_animation_does_not_show_earlier_frames_through():
+    pictures = [
+        Image.new("RGBA", (40, 30), (255, 0, 0, 255)),
+        Image.new("RGBA", (40, 30), (0, 0, 0, 0)),
+    ]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, "WEBP", save_all=True, append_images=pictures[1:], duration=[50, 50])
+    rendered = render(buffer.getvalue(), s={"geometry": "40x30", "animated": True, "format": "gif"})
+    out = Image.open(io.BytesIO(rendered["s"].data))
+    out.seek(1)
+    assert out.convert("RGBA").getpixel((10, 10))[3] == 0
+
+
+@pytest.mark.parametrize(
+    ("frames", "max_frames", "max_pixels", "message"),
+    [(6, 5, 10**6, "more than 5 frames"), (6, 50, 5 * 80 * 60, "more than 24,000 pixels in all")],
+)
+def test_animation_limits_fail_the_animated_style_alone(frames, max_frames, max_pixels, message):
+    rendered = imaging.render(
+        io.BytesIO(animation("GIF", frames=frames)),
+        styles(moving={"geometry": "40x30", "animated": True}, still="40x30"),
+        max_pixels=max_pixels,
+        max_frames=max_frames,
+    )
+    assert sorted(rendered) == ["still"]
+    assert rendered.errors["moving"].startswith("Style 'moving': The animation")
+    assert message in rendered.errors["moving"]
+    # Exactly at the limits, it is made.
+    rendered = imaging.render(
+        io.BytesIO(animation("GIF", frames=frames - 1)),
+        styles(moving={"geometry": "40x30", "animated": True}),
+        max_pixels=max_pixels,
+        max_frames=max_frames,
+    )
+    assert len(frames_of(rendered["moving"])) == frames - 1
+
+
+needs_avif = pytest.mark.skipif(not imaging.encodes("AVIF"), reason="this Pillow cannot write AVIF")
+
+
+@needs_avif
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_a_style_may_be_written_as_avif(mode):
+    source = images.pattern((200, 150), alpha=mode == "RGBA")
+    if mode == "L":
+        source = source.convert("L")
+    rendered = imaging.render(
+        io.BytesIO(images.encode(source, "PNG")),
+        styles(
+            s=("100x75", "avif"), better={"geometry": "100x75", "format": "avif", "quality": 90}
+        ),
+        max_pixels=10**6,
+        avif_quality=40,
+    )
+    out = decode(rendered["s"])
+    assert (rendered["s"].extension, rendered["s"].content_type) == (".avif", "image/avif")
+    assert out.size == (100, 75)
+    assert out.mode == ("RGBA" if mode == "RGBA" else "RGB")
+    # The configured default applies, a style's own quality overrides it.
+    assert len(rendered["s"].data) < len(rendered["better"].data)
+
+
+def test_encodes_says_what_this_pillow_writes():
+    assert imaging.encodes("JPEG")
+    assert not imaging.encodes("NOPE")
+    assert imaging.encodes("AVIF") == ("AVIF" in Image.SAVE)

@@ -120,3 +120,46 @@ def test_stand_in_is_the_smallest_made_style_that_covers(wanted, expected):
 def test_no_stand_in_without_a_size():
     styles = parse_styles({"a": "10x10", "w": "50x50"})
     assert plan.stand_in(styles["w"], styles, {"a": made("10x10", size=(100, 100))}) is None
+
+
+def test_processors_count_in_the_fingerprint_by_name():
+    base = plan.fingerprint(style("100x100>"), Q)
+    # Styles without processors keep the fingerprints they had before processors existed,
+    # or upgrading would make every style of every record due again.
+    assert base == "353ec75f7568"
+    grey = style({"geometry": "100x100>", "processors": ["attachments.processors.grayscale"]})
+    both = style(
+        {
+            "geometry": "100x100>",
+            "processors": ["attachments.processors.grayscale", "attachments.processors.sharpen"],
+        }
+    )
+    swapped = style(
+        {
+            "geometry": "100x100>",
+            "processors": ["attachments.processors.sharpen", "attachments.processors.grayscale"],
+        }
+    )
+    fingerprints = {plan.fingerprint(s, Q) for s in (grey, both, swapped)}
+    assert len({base, *fingerprints}) == 4
+    assert plan.due([grey], {"s": {"fp": base, "format": "JPEG", "size": [1, 1]}}, Q) == ["s"]
+    output = plan.outputs([both], (10, 10), "JPEG", Q)["s"]
+    assert [p.name for p in output.processors] == [p.name for p in both.processors]
+
+
+def test_animated_counts_in_the_fingerprint_and_only_for_formats_that_animate():
+    still, moving = style("10x10"), style({"geometry": "10x10", "animated": True})
+    assert plan.fingerprint(still, Q) != plan.fingerprint(moving, Q)
+    assert plan.outputs([moving], (20, 20), "GIF", Q)["s"].animated
+    assert not plan.outputs([moving], (20, 20), "JPEG", Q)["s"].animated
+
+
+def test_the_avif_default_quality_counts_only_for_avif_styles():
+    with_avif = {**Q, "AVIF": 60}
+    # Styles that keep the original's format never write AVIF: their fingerprints
+    # stay as they were before AVIF existed.
+    assert plan.fingerprint(style("100x100>"), with_avif) == "353ec75f7568"
+    avif = style(("10x10", "avif"))
+    assert plan.fingerprint(avif, with_avif) != plan.fingerprint(avif, {**with_avif, "AVIF": 70})
+    assert plan.outputs([avif], (20, 20), "JPEG", with_avif)["s"].quality == 60
+    assert plan.outputs([style("10x10")], (20, 20), "AVIF", with_avif)["s"].format == "PNG"

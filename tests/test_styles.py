@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from attachments.styles import Style, StyleError, format_for_extension, parse_styles
@@ -65,3 +67,86 @@ def test_format_for_extension():
     assert format_for_extension(".jpg") == "JPEG"
     assert format_for_extension(".webp") == "WEBP"
     assert format_for_extension(".exe") == ""
+
+
+def test_processors_are_callables_or_dotted_paths_imported_when_used():
+    def mark(image):
+        return image
+
+    style = parse_styles(
+        {"s": {"geometry": "1x1", "processors": ["attachments.processors.sharpen", mark]}}
+    )["s"]
+    path, given = style.processors
+    assert path.name == "attachments.processors.sharpen"
+    assert path.function is None
+    from attachments import processors
+
+    assert path.resolve() is processors.sharpen
+    assert given.resolve() is mark
+    assert given.name.endswith(
+        "test_processors_are_callables_or_dotted_paths_imported_when_used.<locals>.mark"
+    )
+    one = parse_styles({"s": {"geometry": "1x1", "processors": "attachments.processors.sharpen"}})
+    assert one["s"].processors == (path,)
+
+
+@dataclasses.dataclass
+class Watermark:
+    opacity: float
+
+    def __call__(self, image):
+        return image
+
+
+class Plain:
+    def __call__(self, image):
+        return image
+
+
+def test_a_callable_objects_name_has_its_parameters_never_an_address():
+    def name(processor):
+        return (
+            parse_styles({"s": {"geometry": "1x1", "processors": [processor]}})["s"]
+            .processors[0]
+            .name
+        )
+
+    assert name(Watermark(0.3)) == "tests.test_styles.Watermark(opacity=0.3)"
+    assert name(Watermark(0.3)) != name(Watermark(0.5))
+    assert name(Plain()) == name(Plain()) == "tests.test_styles.Plain"
+
+
+@pytest.mark.parametrize("processors", [["grayscale"], ["a..b"], [3], {"a.b": 1}, "not a path"])
+def test_bad_processor_declarations_are_style_errors(processors):
+    with pytest.raises(StyleError, match="processors must be callables or dotted paths"):
+        parse_styles({"s": {"geometry": "1x1", "processors": processors}})
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("attachments.processors.nothing", "cannot be imported"),
+        ("no_such_module.grayscale", "cannot be imported"),
+        ("attachments.processors.__all__", "is not callable"),
+    ],
+)
+def test_a_processor_that_does_not_import_says_so_when_resolved(path, message):
+    style = parse_styles({"s": {"geometry": "1x1", "processors": [path]}})["s"]
+    with pytest.raises(StyleError, match=message):
+        style.processors[0].resolve()
+
+
+def test_animated_styles_write_gif_or_webp():
+    styles = parse_styles(
+        {
+            "a": {"geometry": "1x1", "animated": True},
+            "b": {"geometry": "1x1", "format": "webp", "animated": True},
+        }
+    )
+    assert styles["a"].animated
+    assert styles["b"].animated
+    assert not parse_styles({"c": "1x1"})["c"].animated
+    with pytest.raises(StyleError, match="animated style's format must be gif or webp"):
+        parse_styles({"s": {"geometry": "1x1", "format": "png", "animated": True}})
+    with pytest.raises(StyleError, match="'animated' must be True or False"):
+        parse_styles({"s": {"geometry": "1x1", "animated": "yes"}})
