@@ -28,7 +28,6 @@ from . import imaging, plan, processing, renditions, targets, versions
 from .conf import conf
 from .exceptions import InvalidImage
 from .files import PENDING, AttachmentFieldFile, StyleFile, StyleFiles, Upload
-from .models import Job
 from .styles import Style, StyleError, parse_styles
 from .targets import STATES
 from .validation import validate_upload
@@ -435,20 +434,6 @@ class AttachmentField(models.FileField):
                 return file
         return F(self.attname)
 
-    def enqueue(
-        self,
-        object_id: object,
-        source: str,
-        previous: tuple[str, ...] = (),
-        *,
-        new_record: bool = False,
-        using: str | None = None,
-    ) -> Job | None:
-        """Queue the job of an upload the record points at; None when it has moved on."""
-        return versions.enqueue(
-            self, object_id, source, previous, new_record=new_record, using=using
-        )
-
     def _after_save(
         self, sender: type[models.Model], instance: models.Model, **kwargs: Any
     ) -> None:
@@ -459,7 +444,7 @@ class AttachmentField(models.FileField):
         replaced = upload.replaced.previous if upload.replaced else ""
         previous = (replaced,) if replaced else ()
         if self.queued:  # a record inserted now: its job follows its commit
-            self.enqueue(instance.pk, upload.source, new_record=True, using=using)
+            versions.enqueue(self, instance.pk, upload.source, new_record=True, using=using)
             return
         processing.run_after_commit(self, instance, upload.source, previous, using=using)
 

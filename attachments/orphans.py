@@ -21,7 +21,7 @@ from django.db.models import CharField, Exists, OuterRef
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import storage
+from . import storage, versions
 from .models import Job
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def requeue(older_than: timedelta) -> int:
             if not _staged_before(staged, name, cutoff):
                 continue
             logger.warning("%s#%s was left processing without a job; queueing it.", field, pk)
-            field.enqueue(pk, name, ())
+            versions.enqueue(field, pk, name)
             found += 1
     return found
 

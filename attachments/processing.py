@@ -258,7 +258,7 @@ def run_after_commit(
             outcome = Outcome.FAILED
         except Exception:
             logger.exception("Processing %s in the request failed; queueing it.", source)
-            field.enqueue(job.object_id, source, previous)
+            versions.enqueue(field, job.object_id, source, previous)
             return
         if (
             outcome in (Outcome.READY, Outcome.FAILED)
