@@ -23,16 +23,15 @@ from functools import reduce
 from operator import or_
 from typing import TYPE_CHECKING
 
-from django.apps import apps
 from django.core.files.storage import Storage
 from django.db.models import Q
 from django.utils import timezone
 
-from . import storage
+from . import storage, targets
 from .models import Job
 
 if TYPE_CHECKING:
-    from .fields import AttachmentField
+    pass
 
 logger = logging.getLogger("attachments")
 
@@ -86,22 +85,12 @@ def shared_with(staged: Storage) -> list[str]:
     if mine is None:
         return []
     others = dict(storage.served_folders())
-    for attachment in attachment_fields():
+    for attachment in targets.fields():
         if attachment.storage is not staged:
             place = storage.place(attachment.storage)
             if place is not None:
                 others[f"the storage of {attachment.field_id}"] = place
     return [what for what, place in others.items() if storage.within(place, mine)]
-
-
-def attachment_fields() -> Iterator[AttachmentField]:
-    """Yield every ``AttachmentField`` of every installed model."""
-    from .fields import AttachmentField
-
-    for model in apps.get_models():
-        for concrete in model._meta.concrete_fields:
-            if isinstance(concrete, AttachmentField):
-                yield concrete
 
 
 def _old_folders(staged: Storage, cutoff: datetime) -> Iterator[_Folder]:
@@ -133,7 +122,7 @@ def _named(folders: list[_Folder]) -> set[str]:
     if not names:
         return set()
     named: set[str] = set()
-    for attachment in attachment_fields():
+    for attachment in targets.fields():
         rows = attachment.model._base_manager.filter(**{f"{attachment.attname}__in": names})
         named.update(rows.values_list(attachment.attname, flat=True))
     named.update(Job.objects.filter(source__in=names).values_list("source", flat=True))

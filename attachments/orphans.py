@@ -11,21 +11,19 @@ slips through anyway, the queue's coalescing keeps a single job).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.apps import apps
 from django.core.files.storage import Storage
 from django.db.models import CharField, Exists, OuterRef
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import storage, versions
+from . import storage, targets, versions
 from .models import Job
 
 if TYPE_CHECKING:
-    from .fields import AttachmentField
+    pass
 
 logger = logging.getLogger("attachments")
 
@@ -35,7 +33,9 @@ def requeue(older_than: timedelta) -> int:
     staged = storage.staging_storage()
     cutoff = timezone.now() - older_than
     found = 0
-    for field in _queued_fields():
+    for field in targets.fields():
+        if not field.process_in_background:
+            continue
         jobs = Job.objects.filter(
             target=field.field_id, object_id=Cast(OuterRef("pk"), output_field=CharField())
         )
@@ -51,15 +51,6 @@ def requeue(older_than: timedelta) -> int:
             versions.enqueue(field, pk, name)
             found += 1
     return found
-
-
-def _queued_fields() -> Iterator[AttachmentField]:
-    from .fields import AttachmentField
-
-    for model in apps.get_models():
-        for field in model._meta.concrete_fields:
-            if isinstance(field, AttachmentField) and field.process_in_background:
-                yield field
 
 
 def _staged_before(staged: Storage, name: str, cutoff: datetime) -> bool:

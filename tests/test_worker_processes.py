@@ -406,10 +406,14 @@ def test_job_of_a_killed_worker_is_recovered_and_completed(spawn, media, upload_
 
     Heartbeats keep the lock fresh while the worker lives. The recovered job
     counts the lost attempt and waits out the usual back-off (16-36 s after a
-    first attempt), which the test skips by making it due.
+    first attempt), which the test skips by making it due. The job is stuck
+    opening its staged original (a FIFO) until the kill, so it surely outlives
+    a heartbeat.
     """
     settings = {**SLOW, "HEARTBEAT_INTERVAL": 0.2, "LOCK_TIMEOUT": 1}
     item = upload_slow()
+    original = staged_path(item).read_bytes()
+    block_staged_original(item)
     killed = spawn(settings=settings)
     killed_id = killed.wait_until_started()
     (job,) = wait_until(running_jobs(), JOB_TIMEOUT, "the job to be claimed", killed)
@@ -441,8 +445,10 @@ def test_job_of_a_killed_worker_is_recovered_and_completed(spawn, media, upload_
     assert job.run_at > timezone.now() + timedelta(seconds=10)
     item.refresh_from_db()
     assert item.image_state == "processing"
-    assert staged_path(item).is_file()
+    assert staged_path(item).exists()
 
+    staged_path(item).unlink()
+    staged_path(item).write_bytes(original)
     Job.objects.filter(pk=job.pk).update(run_at=timezone.now())
     finishing = spawn("--burst", settings=settings)
     finishing.assert_exit(0)
@@ -532,13 +538,15 @@ def test_shutdown_timeout_hands_a_running_job_back(spawn, media, upload_slow, co
     original = staged_path(item).read_bytes()
     if concurrency > 1:
         block_staged_original(item)
-    settings = {**SLOW, "SHUTDOWN_TIMEOUT": 0.2}
+    # Inline, the timeout must pass well within the slow job (about 0.4 s here).
+    timeout = 0.2 if concurrency > 1 else 0.05
+    settings = {**SLOW, "SHUTDOWN_TIMEOUT": timeout}
     worker = spawn("--concurrency", str(concurrency), settings=settings)
     worker.wait_until_started()
     (job,) = wait_until(running_jobs(), JOB_TIMEOUT, "a running job", worker)
     worker.process.send_signal(signal.SIGTERM)
     worker.assert_exit(1)
-    worker.wait_for_log(r"WARNING Running jobs? outlived the shutdown timeout \(0.2s\)")
+    worker.wait_for_log(rf"WARNING Running jobs? outlived the shutdown timeout \({timeout}s\)")
     assert_reported_handed_back(worker, job)
     assert worker.stats() == (0, 0)
     assert worker.jobs() == []
