@@ -19,7 +19,7 @@ from django.core.files.storage import Storage
 from django.db.models.fields.files import FieldFile
 from django.utils.translation import gettext_lazy as _
 
-from . import imaging, plan, renditions, storage, versions
+from . import imaging, plan, previews, renditions, storage, versions
 from .exceptions import InvalidImage, StagingFailed
 from .targets import FAILED, PROCESSING, READY
 from .validation import validate_upload
@@ -196,6 +196,9 @@ class AttachmentFieldFile(FieldFile):
             ) from exc
         self._committed = True
         columns = self.field.version_columns((info.width, info.height))
+        preview = previews.from_thumbnail(info)  # else the worker makes it first
+        if preview:
+            columns[self.field.styles_attname][plan.PREVIEW] = preview
         if self.field.only_process and self.field.process_in_background:
             columns[self.field.styles_attname].update(_render_now(self.field, self.name, content))
         setattr(self.instance, self.field.attname, self.name)

@@ -17,17 +17,17 @@ from __future__ import annotations
 import io
 import struct
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from . import headers, plan
+from . import embedded, headers, plan
 from .exceptions import ImageTooLarge, InvalidImage
-from .geometry import Plan
+from .geometry import Plan, parse_geometry
 from .memory import MemoryBudget
 from .styles import Style, StyleError
 
@@ -36,9 +36,11 @@ __all__ = [
     "ImageInfo",
     "Rendered",
     "Rendition",
+    "Shrink",
     "encodes",
     "probe",
     "render",
+    "upright",
 ]
 
 DEFAULT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
@@ -121,6 +123,10 @@ _TO_STORED = {
 }
 
 
+# The decode, upright and in sRGB, fitted within a square of the given side.
+Shrink = Callable[[int], Image.Image]
+
+
 class _Typed:
     format: str
 
@@ -147,6 +153,9 @@ class ImageInfo(_Typed):
     width: int  # as displayed, i.e. after the EXIF orientation (WebP: as stored)
     height: int
     mode: str  # as stored, e.g. "P" for GIF, "I;16" for 16-bit grey PNG, "CMYK"
+    orientation: int = 1  # EXIF: what turns the stored pixels (and thumbnail) upright
+    # The JPEG thumbnail embedded in the header's metadata (see ``embedded``), b"" if none.
+    thumbnail: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,11 @@ class _Source:
     size: tuple[int, int]  # original, upright
     scale: float  # original pixels per decoded pixel
     to_srgb: ImageCms.ImageCmsTransform | None  # from the original's colour profile
+
+
+def upright(image: Image.Image, orientation: int) -> Image.Image:
+    """Return ``image`` (stored pixels) as an EXIF ``orientation`` displays it."""
+    return image.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else image
 
 
 def encodes(fmt: str) -> bool:
@@ -216,8 +230,13 @@ def probe(fp: IO[bytes], *, max_pixels: int, formats: Collection[str] | None = N
             return ImageInfo("WEBP", width, height, "RGBA" if alpha else "RGB")
         with _decoding(invalid, params):
             im = _open_image(headers.HeaderReader(fp), allowed, max_pixels)
-            width, height = _upright_size(im, _orientation(im), max_pixels)
-        return ImageInfo(_format(im), width, height, im.mode)
+            orientation = _orientation(im)
+            width, height = _upright_size(im, orientation, max_pixels)
+        # Only metadata the header reader has already read, and only what fits in memory.
+        exif = im.info.get("exif")
+        small = isinstance(exif, bytes) and len(exif) <= _METADATA_BYTES
+        thumbnail = embedded.thumbnail(exif if small else None, getattr(im, "applist", ()))
+        return ImageInfo(_format(im), width, height, im.mode, orientation, thumbnail)
     finally:
         fp.seek(0)
 
@@ -232,6 +251,7 @@ def render(
     avif_quality: int = 60,
     max_frames: int = 500,
     budget: MemoryBudget = _UNLIMITED,
+    decoded: Callable[[Shrink], None] | None = None,
 ) -> Rendered:
     """Decode ``fp`` once and execute the rendition plan of ``styles`` on it.
 
@@ -251,6 +271,10 @@ def render(
     A style declared ``animated`` keeps every frame of an animated GIF or
     WebP, with their durations and loop count, within ``max_frames`` frames
     and ``max_pixels`` pixels across them; other styles get the first frame.
+
+    ``decoded`` is called once the original is decoded, before any style is
+    made, with a ``Shrink``: a way to have that decode, upright and in sRGB,
+    fitted within a small square (the worker's preview, published first).
     """
     qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality, "AVIF": avif_quality}
     try:
@@ -258,6 +282,8 @@ def render(
         rendered = Rendered(header.size)
         with budget.hold(header.footprint):
             source = _decode(header)
+            if decoded is not None:
+                decoded(lambda side: _resample(source, _fit(source.size, side)))
             animated = [o for o in header.outputs.values() if o.animated and header.animated]
             for output in header.outputs.values():
                 if output not in animated:
@@ -272,6 +298,11 @@ def render(
     finally:
         fp.seek(0)
     return rendered
+
+
+def _fit(size: tuple[int, int], side: int) -> Plan:
+    """The plan of an image of ``size`` fitted within ``side`` x ``side``, never enlarged."""
+    return parse_geometry(f"{side}x{side}>").plan(*size)
 
 
 def _store(
@@ -717,8 +748,7 @@ def _resample(source: _Source, geometry: Plan) -> Image.Image:
         box=(box[0], box[1], box[2], box[3]),
         reducing_gap=_RESIZE_GAP,
     )
-    if source.orientation in _UPRIGHT:
-        image = image.transpose(_UPRIGHT[source.orientation])
+    image = upright(image, source.orientation)
     if image.mode in _STRAIGHT:
         image = image.convert(_STRAIGHT[image.mode])
     # Resized copies inherit info; no EXIF, XMP, comments or profile may leak out.

@@ -28,6 +28,7 @@ from .styles import ANIMATED_FORMATS, EXTENSIONS, KEPT_FORMATS, Processor, Style
 
 __all__ = [
     "ORIGINAL",
+    "PREVIEW",
     "Made",
     "Output",
     "due",
@@ -36,12 +37,15 @@ __all__ = [
     "original_size",
     "outputs",
     "planned_size",
+    "preview",
     "stand_in",
 ]
 
 # The key of the original's own entry (its size) in a record's state; never a
 # style name (styles.py reserves it).
 ORIGINAL = "original"
+# The key of the record's preview (a tiny image as a data: URI, see ``previews``).
+PREVIEW = "preview"
 
 
 def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
@@ -149,7 +153,11 @@ def made(state: Any) -> dict[str, Made]:
     """Read a record's ``<name>_styles`` value into ``Made`` entries by style name."""
     if not isinstance(state, Mapping):
         return {}
-    entries = ((name, Made.from_json(value)) for name, value in state.items() if name != ORIGINAL)
+    entries = (
+        (name, Made.from_json(value))
+        for name, value in state.items()
+        if name not in (ORIGINAL, PREVIEW)
+    )
     return {name: entry for name, entry in entries if entry is not None}
 
 
@@ -159,6 +167,12 @@ def original_size(state: Any) -> tuple[int, int] | None:
     if isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) for v in size):
         return int(size[0]), int(size[1])
     return None
+
+
+def preview(state: Any) -> str | None:
+    """The record's preview (a ``data:`` URI), None if it has none yet."""
+    value = state.get(PREVIEW) if isinstance(state, Mapping) else None
+    return value if isinstance(value, str) and value.startswith("data:image/") else None
 
 
 def due(

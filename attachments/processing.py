@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 from django.db import models, router, transaction
 
-from . import queue, renditions, storage, transport, versions
+from . import imaging, plan, previews, queue, renditions, storage, transport, versions
 from .exceptions import ConfigurationError, InvalidImage
 from .models import Job
 from .signals import attachment_failed, attachment_processed
-from .targets import READY, resolve
+from .targets import PROCESSING, READY, resolve
 
 if TYPE_CHECKING:
     from .fields import AttachmentField
@@ -71,8 +71,12 @@ def process(job: Job) -> Outcome:
     if published and not due:
         _clean_up(field, job)
         return Outcome.READY
+    # A page shows the preview while it waits: made from the job's one decode and
+    # published before any style, unless the request made it from an embedded thumbnail.
+    waiting = not published and plan.preview(row[1]) is None
+    decoded = _preview_publisher(field, job) if waiting else None
     with (field.storage if published else staged).open(job.source, "rb") as original:
-        made = renditions.make(field, job.source, original, due)
+        made = renditions.make(field, job.source, original, due, decoded=decoded)
         if not published:
             original.seek(0)
             storage.put(field.storage, job.source, original)
@@ -88,6 +92,35 @@ def process(job: Job) -> Outcome:
         sender=field.model, instance=None, object_id=job.object_id, field=field, name=job.source
     )
     return Outcome.READY
+
+
+def _preview_publisher(field: AttachmentField, job: Job) -> Callable[[imaging.Shrink], None]:
+    """What publishes the preview from the job's decode: see ``publish_preview``."""
+
+    def publish(shrink: imaging.Shrink) -> None:
+        publish_preview(field, job, previews.encode(shrink(previews.SIDE)))
+
+    return publish
+
+
+def publish_preview(field: AttachmentField, job: Job, preview: str) -> bool:
+    """Show ``preview`` on the record while it still points at the job's upload, processing.
+
+    One short transaction under the record's row lock (the lock ``_publish``
+    and a new upload take), so it never lands on a newer upload's record, and
+    never drops entries another job wrote meanwhile. Returns whether it did.
+    """
+    using = router.db_for_write(field.model)
+    with transaction.atomic(using=using):
+        if versions.lock(field, job.object_id, using) != job.source:
+            return False
+        rows = _record(field, job).using(using).filter(**{field.state_attname: PROCESSING})
+        found = list(rows.values_list(field.styles_attname, flat=True)[:1])
+        if not found:
+            return False
+        state = found[0] if isinstance(found[0], dict) else {}
+        rows.update(**{field.styles_attname: {**state, plan.PREVIEW: preview}})
+    return True
 
 
 def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[str] | None:

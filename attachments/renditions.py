@@ -8,7 +8,7 @@ The worker does it for the styles a job finds due, a request for the field's
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -62,11 +62,14 @@ def make(
     original: str,
     content: IO[bytes],
     styles: Sequence[Style],
+    *,
+    decoded: Callable[[imaging.Shrink], None] | None = None,
 ) -> Made:
     """Render ``styles`` of the version ``original`` from ``content`` and store them.
 
     A style the encoder refuses gets an entry with its error; the others are
-    written. Raises what ``imaging.render`` raises.
+    written. Raises what ``imaging.render`` raises. ``decoded`` is called once
+    the original is decoded, before any style is made (see ``imaging.render``).
     """
     defaults = qualities()
     rendered = imaging.render(
@@ -78,6 +81,7 @@ def make(
         avif_quality=defaults["AVIF"],
         max_frames=conf.MAX_FRAMES,
         budget=memory.shared(conf.MEMORY_BUDGET),
+        decoded=decoded,
     )
     made = Made(original, rendered.size)
     for r in rendered.values():
