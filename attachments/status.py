@@ -13,9 +13,10 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 
+from . import plan, previews
 from .conf import conf
 from .exceptions import AttachmentsError
-from .targets import resolve
+from .targets import PROCESSING, resolve
 
 if TYPE_CHECKING:
     from .files import AttachmentFieldFile
@@ -49,6 +50,12 @@ def img_attrs(file: Any, style: str) -> dict[str, Any]:
         attrs["width"], attrs["height"] = size
     # Only an attachment on its way is polled: a failed one will not change by itself.
     if file.processing:
+        preview = plan.preview(file.made)
+        if preview:
+            # Blurred at the style's size in place of the generic placeholder.
+            attrs["src"] = preview
+            attrs["style"] = previews.img_style(*(size or (None, None)))
+            attrs["data-attachment-blurred"] = ""
         url = status_url(file)
         if url:
             attrs.update({"data-attachment-status": url, "data-attachment-style": style})
@@ -56,7 +63,10 @@ def img_attrs(file: Any, style: str) -> dict[str, Any]:
 
 
 def read(value: str) -> dict[str, Any]:
-    """Return ``{"state": ..., "urls": {style: url}}`` for a token, with one query."""
+    """Return ``{"state": ..., "urls": {style: url}}`` for a token, with one query.
+
+    While processing, ``"preview"`` is the preview's ``data:`` URI once there is one.
+    """
     try:
         field_id, raw_pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
         field = resolve(field_id)
@@ -74,4 +84,7 @@ def read(value: str) -> dict[str, Any]:
     # An unsaved instance carries name, state and styles: building URLs needs nothing else.
     instance = field.model(pk=pk, **dict(zip(columns, row, strict=True)))
     file = getattr(instance, field.attname)
-    return {"state": file.state, "urls": {name: file.style_url(name) for name in field.styles}}
+    payload = {"state": file.state, "urls": {name: file.style_url(name) for name in field.styles}}
+    if file.state == PROCESSING:
+        payload["preview"] = plan.preview(file.made)
+    return payload

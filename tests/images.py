@@ -182,6 +182,58 @@ def jpeg(
     return encode(im, "JPEG", **params)
 
 
+def jpeg_with_thumbnail(
+    size: tuple[int, int] = (640, 480),
+    *,
+    orientation: int | None = None,
+    thumbnail: bytes | None = None,
+    thumbnail_size: tuple[int, int] | None = None,
+    big_endian: bool = False,
+) -> bytes:
+    """A JPEG displaying the pattern, with a camera's EXIF thumbnail of it in IFD1.
+
+    The thumbnail is stored as the pixels are (``orientation`` applies to both),
+    within 160x160; a ``thumbnail_size`` of another aspect ratio letterboxes it
+    in black, as cameras do with 3:2 photos. ``thumbnail`` replaces it with any bytes.
+    """
+    stored, _exif = oriented(pattern(size), orientation or 1)
+    if thumbnail is None:
+        small = stored.copy()
+        small.thumbnail(thumbnail_size or (160, 160))
+        box = thumbnail_size or small.size
+        boxed = Image.new("RGB", box)
+        boxed.paste(small, ((box[0] - small.width) // 2, (box[1] - small.height) // 2))
+        thumbnail = encode(boxed, "JPEG", quality=90)
+    exif = exif_with_thumbnail(thumbnail, orientation=orientation, big_endian=big_endian)
+    return encode(stored, "JPEG", quality=90, exif=b"Exif\0\0" + exif)
+
+
+def exif_with_thumbnail(
+    thumbnail: bytes, *, orientation: int | None = None, big_endian: bool = False
+) -> bytes:
+    """An EXIF block (a TIFF structure) as cameras write it: IFD0, then IFD1 naming ``thumbnail``.
+
+    Pillow writes no IFD1, so it is built here: the TIFF header, IFD0 (the
+    orientation), IFD1 (compression 6 = JPEG, the thumbnail's offset and
+    length), then the thumbnail's bytes.
+    """
+    order = ">" if big_endian else "<"
+    ifd0 = [(0x0112, 3, orientation)] if orientation else []
+    ifd1_at = 8 + 2 + 12 * len(ifd0) + 4
+    data_at = ifd1_at + 2 + 12 * 3 + 4
+    ifd1 = [(0x0103, 3, 6), (0x0201, 4, data_at), (0x0202, 4, len(thumbnail))]
+
+    def directory(entries: list[tuple[int, int, int]], next_at: int) -> bytes:
+        packed = struct.pack(order + "H", len(entries))
+        for tag, kind, value in entries:
+            inline = struct.pack(order + ("H" if kind == 3 else "I"), value).ljust(4, b"\0")
+            packed += struct.pack(order + "HHI", tag, kind, 1) + inline
+        return packed + struct.pack(order + "I", next_at)
+
+    header = (b"MM" if big_endian else b"II") + struct.pack(order + "HI", 42, 8)
+    return header + directory(ifd0, ifd1_at) + directory(ifd1, 0) + thumbnail
+
+
 def png(size: tuple[int, int] = SIZE, *, mode: str = "RGB", **params: Any) -> bytes:
     """A PNG of the pattern in ``mode``.
 

@@ -8,6 +8,10 @@
  * Around an image, an element marked data-attachment-preview gets data-state,
  * and shows only its [data-attachment-label] elements naming the new state (a
  * label naming none is the processing one). No framework.
+ *
+ * While processing, an image shows the attachment's preview (a tiny image,
+ * blurred, marked data-attachment-blurred) as soon as there is one: rendered so,
+ * or from a status reply that brings it. The blur goes once the style has loaded.
  */
 (function () {
   "use strict";
@@ -16,12 +20,49 @@
   var MAX_DELAY = 10000;
   var GIVE_UP_AFTER = 30 * 60 * 1000;
 
+  // As status.img_attrs renders it: about half a preview pixel (24 a side) as displayed.
+  function blur(img, preview) {
+    var side = Math.max(img.width, img.height) || 200;
+    var radius = Math.min(Math.max(Math.ceil(side / 48), 2), 40);
+    img.src = preview;
+    img.style.filter = "blur(" + radius + "px)";
+    img.style.clipPath = "inset(0)";
+    img.style.objectFit = "cover";
+    img.setAttribute("data-attachment-blurred", "");
+  }
+
+  function unblur(img) {
+    img.style.filter = "";
+    img.style.clipPath = "";
+    img.style.objectFit = "";
+    img.removeAttribute("data-attachment-blurred");
+  }
+
+  function showPreview(images, preview) {
+    images.forEach(function (img) {
+      if (!img.hasAttribute("data-attachment-blurred")) {
+        blur(img, preview);
+      }
+    });
+  }
+
   function settle(images, data) {
     images.forEach(function (img) {
       var style = img.getAttribute("data-attachment-style");
       img.setAttribute("data-attachment-state", data.state);
-      if (data.urls && data.urls[style]) {
-        img.src = data.urls[style];
+      var url = data.urls && data.urls[style];
+      if (img.hasAttribute("data-attachment-blurred")) {
+        if (url) {
+          // The preview stays, blurred, until the style is there to replace it.
+          var done = function () { unblur(img); };
+          img.addEventListener("load", done, { once: true });
+          img.addEventListener("error", done, { once: true });
+        } else {
+          unblur(img);
+        }
+      }
+      if (url) {
+        img.src = url;
       }
       img.removeAttribute("data-attachment-status");
       var preview = img.closest("[data-attachment-preview]");
@@ -57,6 +98,9 @@
           if (data && (data.state === "ready" || data.state === "failed")) {
             settle(images, data);
             return;
+          }
+          if (data && data.preview) {
+            showPreview(images, data.preview);
           }
           poll(url, images, Math.min(delay * 1.5, MAX_DELAY), started);
         });
