@@ -44,8 +44,9 @@ __all__ = [
 # The key of the original's own entry (its size) in a record's state; never a
 # style name (styles.py reserves it).
 ORIGINAL = "original"
-# The key of the record's preview (a tiny image as a data: URI, see ``previews``).
-PREVIEW = "preview"
+# The key of the record's preview (a tiny image as a data: URI, see ``previews``):
+# not an identifier, so never a style's name ("preview" is a common one).
+PREVIEW = "@preview"
 
 
 def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:

@@ -85,6 +85,7 @@ def read(value: str) -> dict[str, Any]:
     instance = field.model(pk=pk, **dict(zip(columns, row, strict=True)))
     file = getattr(instance, field.attname)
     payload = {"state": file.state, "urls": {name: file.style_url(name) for name in field.styles}}
-    if file.state == PROCESSING:
-        payload["preview"] = plan.preview(file.made)
+    preview = plan.preview(file.made) if file.state == PROCESSING else None
+    if preview:
+        payload["preview"] = preview
     return payload
