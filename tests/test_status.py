@@ -9,7 +9,7 @@ from django.core import signing
 from django.template import Context, Template, TemplateSyntaxError
 from django.urls import reverse
 
-from attachments import status
+from attachments import plan, status
 from demo_site.models import Item
 from tests import images
 from tests.uploads import upload, work
@@ -157,6 +157,37 @@ def test_tag_knows_every_size_from_the_header_while_processing():
         html = render('{% attachment_img item.image "thumb" %}', item=loaded)
         assert ('width="100"' in html, 'height="75"' in html) == (True, True)
         assert f'src="{PLACEHOLDER}"' in html
+
+
+def test_tag_shows_the_preview_blurred_while_processing():
+    item = upload(images.jpeg_with_thumbnail((320, 240)))
+    preview = plan.preview(item.image_styles)
+    assert preview
+    html = render('{% attachment_img item.image "thumb" %}', item=item)
+    assert f'src="{preview}"' in html
+    assert ('width="100"' in html, 'height="75"' in html) == (True, True)
+    # About half a preview pixel as displayed: ceil(100 / 24 / 2) = 3 px.
+    assert 'style="filter: blur(3px); clip-path: inset(0); object-fit: cover"' in html
+    assert "data-attachment-blurred" in html
+    assert "data-attachment-status" in html  # still swapped for the style once made
+    work()
+    item.refresh_from_db()
+    html = render('{% attachment_img item.image "thumb" %}', item=item)
+    assert f'src="{item.image.styles["thumb"].url}"' in html
+    assert "blur" not in html
+    assert "data-attachment-blurred" not in html
+
+
+def test_status_brings_the_preview_while_processing_only(client):
+    item = upload(images.jpeg_with_thumbnail((320, 240)))
+    url = status.status_url(item.image)
+    assert client.get(url).json() == {
+        "state": "processing",
+        "urls": {"thumb": PLACEHOLDER, "square": PLACEHOLDER},
+        "preview": plan.preview(item.image_styles),
+    }
+    work()
+    assert "preview" not in client.get(url).json()
 
 
 def test_tag_renders_a_failed_attachment_as_failed_for_good():
