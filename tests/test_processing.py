@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
 from django.utils import timezone
 
-from attachments import processing, queue, storage
+from attachments import plan, processing, queue, storage
+from attachments.geometry import parse_geometry
 from attachments.models import Job
 from attachments.signals import attachment_failed, attachment_processed
+from attachments.styles import Processor, Style
 from demo_site.models import Item
 from tests import images
 from tests.uploads import upload
@@ -220,3 +225,79 @@ def test_a_job_handed_back_while_it_ran_publishes_nothing_and_keeps_its_original
     assert processing.run(again) is processing.Outcome.READY
     item.refresh_from_db()
     assert item.image.ready
+
+
+class Barrier:
+    """A processor that holds the job between the preview's publishing and the styles."""
+
+    def __init__(self) -> None:
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, image):  # type: ignore[no-untyped-def]
+        self.reached.set()
+        assert self.release.wait(30), "the test never let the job go on"
+        return image
+
+
+@pytest.fixture
+def held_at_the_first_style(monkeypatch) -> Barrier:
+    """Item's styles, with one made first whose processor waits for the test."""
+    barrier = Barrier()
+    field = Item._meta.get_field("image")
+    held = Style("held", parse_geometry("10x10"), processors=(Processor.of(barrier),))
+    monkeypatch.setattr(field, "styles", {"held": held, **field.styles})
+    return barrier
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_publishes_the_preview_before_making_any_style(held_at_the_first_style):
+    item = upload(images.jpeg((1600, 1200)))  # no embedded thumbnail: the worker makes it
+    assert plan.preview(item.image_styles) is None
+    outcomes = []
+
+    def job() -> None:
+        try:
+            outcomes.append(run_next())
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    try:
+        assert held_at_the_first_style.reached.wait(30)
+        item.refresh_from_db()
+        # Published while no style is made yet, and the record still processing.
+        assert item.image_state == "processing"
+        assert plan.made(item.image_styles) == {}
+        preview = plan.preview(item.image_styles)
+        assert preview
+        assert preview.startswith("data:image/webp;base64,")
+        assert storage.version_files(item.image.storage, item.image.name) == []  # nothing written
+    finally:
+        held_at_the_first_style.release.set()
+        worker.join(30)
+    assert outcomes == [processing.Outcome.READY]
+    item.refresh_from_db()
+    assert item.image_state == "ready"
+    assert set(plan.made(item.image_styles)) == {"held", "thumb", "square"}
+    assert plan.preview(item.image_styles) == preview  # kept, harmless once ready
+
+
+def test_the_worker_keeps_the_preview_the_request_made():
+    item = upload(images.jpeg_with_thumbnail((640, 480)))
+    preview = plan.preview(item.image_styles)
+    assert preview
+    assert run_next() is processing.Outcome.READY
+    item.refresh_from_db()
+    assert plan.preview(item.image_styles) == preview
+
+
+def test_a_preview_never_lands_on_a_newer_upload():
+    item = upload(images.jpeg((640, 480)))
+    job = Job.objects.get()
+    item.image.save("b.jpg", ContentFile(images.jpeg((320, 240))))
+    assert not processing.publish_preview(
+        Item._meta.get_field("image"), job, "data:image/webp;base64,AA"
+    )
+    item.refresh_from_db()
+    assert plan.preview(item.image_styles) is None
