@@ -21,7 +21,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageDraw
 
 SIZE = (64, 48)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -189,14 +189,16 @@ def jpeg_with_thumbnail(
     thumbnail: bytes | None = None,
     thumbnail_size: tuple[int, int] | None = None,
     big_endian: bool = False,
+    picture: Image.Image | None = None,
 ) -> bytes:
     """A JPEG displaying the pattern, with a camera's EXIF thumbnail of it in IFD1.
 
     The thumbnail is stored as the pixels are (``orientation`` applies to both),
     within 160x160; a ``thumbnail_size`` of another aspect ratio letterboxes it
     in black, as cameras do with 3:2 photos. ``thumbnail`` replaces it with any bytes.
+    ``picture`` is shown instead of the pattern (``size`` is then its size).
     """
-    stored, _exif = oriented(pattern(size), orientation or 1)
+    stored, _exif = oriented(picture or pattern(size), orientation or 1)
     if thumbnail is None:
         small = stored.copy()
         small.thumbnail(thumbnail_size or (160, 160))
@@ -206,6 +208,21 @@ def jpeg_with_thumbnail(
         thumbnail = encode(boxed, "JPEG", quality=90)
     exif = exif_with_thumbnail(thumbnail, orientation=orientation, big_endian=big_endian)
     return encode(stored, "JPEG", quality=90, exif=b"Exif\0\0" + exif)
+
+
+def landscape(size: tuple[int, int] = (1200, 800)) -> Image.Image:
+    """A photo-like picture for people to look at: sky, sun, hills, a lake."""
+    width, height = size
+    im = Image.new("RGB", size)
+    draw = ImageDraw.Draw(im)
+    for y in range(height):  # the sky, from deep blue to pale at the horizon
+        t = y / height
+        draw.line([(0, y), (width, y)], fill=(int(40 + 180 * t), int(90 + 130 * t), 230))
+    draw.ellipse([width * 0.68, height * 0.12, width * 0.82, height * 0.33], fill=(255, 214, 90))
+    draw.ellipse([-width * 0.3, height * 0.55, width * 0.7, height * 1.5], fill=(60, 140, 60))
+    draw.ellipse([width * 0.35, height * 0.62, width * 1.4, height * 1.6], fill=(34, 100, 45))
+    draw.rectangle([0, height * 0.85, width, height], fill=(40, 80, 160))
+    return im
 
 
 def exif_with_thumbnail(

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
+from attachments import previews, processing
+from attachments.models import Job
 from demo_site.models import Item
 from tests import images
 
@@ -204,3 +206,65 @@ def test_public_page_shows_a_failure_in_place_and_stops_waiting(browser, site, s
         ),
     )
     browser.save_screenshot(str(SHOTS / "public-failed-2-settled.png"))
+
+
+def test_public_page_shows_the_blurred_preview_until_the_image(browser, site, start_worker):
+    """Blurred previews while processing: one from the upload's EXIF thumbnail, rendered
+    with the page, one the worker publishes while the page is open; then the styles."""
+    from selenium.webdriver.common.by import By
+
+    picture = images.landscape((1200, 800))
+    camera = Item(title="Camera")
+    camera.image.save("camera.jpg", ContentFile(images.jpeg_with_thumbnail(picture=picture)))
+    scanner = Item(title="Scanner")
+    scanner.image.save("scan.jpg", ContentFile(images.jpeg(picture=picture)))
+    browser.get(f"{site}/")
+
+    def img(title: str):
+        return browser.find_element(By.XPATH, f"//li[div[normalize-space()='{title}']]//img")
+
+    def shown(title: str) -> dict[str, object]:
+        return browser.execute_script(
+            "var i = arguments[0]; return {src: i.src, filter: getComputedStyle(i).filter,"
+            " fit: getComputedStyle(i).objectFit, complete: i.complete,"
+            " natural: [i.naturalWidth, i.naturalHeight], box: [i.width, i.height]};",
+            img(title),
+        )
+
+    def previewing(title: str) -> bool:
+        now = shown(title)
+        return str(now["src"]).startswith("data:image/webp;base64,") and bool(now["complete"])
+
+    wait(browser, lambda b: previewing("Camera"))
+    now = shown("Camera")
+    assert now["filter"] == "blur(5px)"  # ceil(200 / 24 / 2)
+    assert now["fit"] == "cover"  # a square style's box, covered as its crop will be
+    width, height = now["natural"]  # the preview itself: the original's 3:2
+    assert (width, height) == (24, 16)
+    assert now["box"] == [200, 200]
+    assert str(shown("Scanner")["src"]).endswith("/static/attachments/processing.svg")
+    browser.save_screenshot(str(SHOTS / "preview-1-from-the-upload.png"))
+
+    # The worker's first step for an upload without a thumbnail; the open page polls it in.
+    job = Job.objects.get(object_id=str(scanner.pk))
+    small = picture.copy()
+    small.thumbnail((previews.SIDE, previews.SIDE))
+    field = Item._meta.get_field("image")
+    assert processing.publish_preview(field, job, previews.encode(small))
+    wait(browser, lambda b: previewing("Scanner"))
+    assert shown("Scanner")["filter"] == "blur(5px)"
+    browser.save_screenshot(str(SHOTS / "preview-2-from-the-status-reply.png"))
+
+    assert start_worker("--burst").wait(timeout=60) == 0
+
+    def settled(title: str) -> bool:
+        now = shown(title)
+        return bool(
+            re.search(r"-square-[0-9a-f]+\.jpg$", str(now["src"]))
+            and now["filter"] == "none"
+            and now["natural"] == [200, 200]
+        )
+
+    wait(browser, lambda b: settled("Camera") and settled("Scanner"))
+    assert img("Camera").get_attribute("data-attachment-blurred") is None
+    browser.save_screenshot(str(SHOTS / "preview-3-ready.png"))
