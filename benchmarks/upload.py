@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/upload.py [--quick] [--requests N] [--hostile-mb MB]
     .venv/bin/python benchmarks/upload.py [--quick] [--requests N] --baseline REV
     .venv/bin/python benchmarks/upload.py --only-process [--quick] [--requests N]
+    .venv/bin/python benchmarks/upload.py --preview [--quick] [--requests N]
 
 Multipart POSTs of an 18 MP camera-sized JPEG (``corpus.big_jpeg``, about 5 MB)
 to views that validate a ModelForm and save it (``benchmarks/uploadapp``), one
@@ -41,6 +42,9 @@ interleaved request by request, and the table gives each p50 and their ratio.
 
 ``--only-process`` measures instead what each style named in a field's
 ``only_process`` adds to the request (see ``only_process_cost``).
+
+``--preview`` measures instead what the instant preview adds to the request
+when the upload embeds a camera's EXIF thumbnail (see ``preview_cost``).
 """
 
 from __future__ import annotations
@@ -161,9 +165,17 @@ def main() -> None:
         action="store_true",
         help="instead: what each style named in only_process adds to the request",
     )
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="instead: what the preview from an embedded thumbnail adds to the request",
+    )
     args = parser.parse_args()
     if args.only_process:
         only_process_cost(args.requests or (5 if args.quick else 15))
+        return
+    if args.preview:
+        preview_cost(args.requests or (9 if args.quick else 31))
         return
     requests = args.requests or (8 if args.quick else 30)
     if args.baseline:
@@ -445,6 +457,114 @@ def only_process_cost(repeats: int) -> None:
     finally:
         field.only_process = ()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# The instant preview: made in the request from an embedded thumbnail ----------------------------
+
+MAX_PREVIEW_MS = 5.0  # issue 16: what the request may spend on the preview
+
+
+def with_exif_thumbnail(jpeg: bytes, picture: bytes) -> bytes:
+    """``jpeg`` with a camera's EXIF block (IFD1: ``picture``, a small JPEG) after its SOI."""
+    from tests import images
+
+    exif = b"Exif\0\0" + images.exif_with_thumbnail(picture)
+    return jpeg[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + jpeg[2:]
+
+
+def preview_cost(repeats: int) -> None:
+    """Time ``image.save`` of the 18 MP JPEG with and without an EXIF thumbnail, and a plain save.
+
+    In this process, as ``only_process_cost`` (``save=False``: validate, stage,
+    and with a thumbnail make the preview; no record). Interleaved, median of
+    ``repeats``: the difference between the two AttachmentField saves is what
+    the preview costs the request; the plain ``FileField`` save of the same
+    bytes is what any upload costs. Then the preview step alone, and a check
+    that only the thumbnail's pixels were decoded.
+    """
+    folder = tempfile.mkdtemp(prefix="attachments-bench-preview-")
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
+    os.environ["UPLOADAPP_MEDIA_ROOT"] = folder
+    import django
+
+    django.setup()
+    from django.core.files.base import ContentFile
+    from PIL import ImageFile
+
+    from attachments import imaging, plan, previews
+    from benchmarks.uploadapp.models import BackgroundUpload, PlainUpload
+
+    big = corpus.big_jpeg()
+    with Image.open(io.BytesIO(big)) as im:
+        im.draft("RGB", (160, 120))
+        small = im.convert("RGB")
+        small.thumbnail((160, 120))
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=75)  # what cameras embed: 160x107, a few KB
+    thumbnail = buffer.getvalue()
+    camera = with_exif_thumbnail(big, thumbnail)
+    rows = {
+        "plain FileField, same file": (PlainUpload, camera),
+        "AttachmentField, no thumbnail": (BackgroundUpload, big),
+        "AttachmentField, EXIF thumbnail": (BackgroundUpload, camera),
+    }
+    times: dict[str, list[float]] = {label: [] for label in rows}
+    decoded: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def counting(self: ImageFile.ImageFile):  # type: ignore[no-untyped-def]
+        if self.tile:
+            decoded.append(self.size)
+        return load(self)
+
+    try:
+        for number in range(repeats + 2):
+            for label, (model, data) in rows.items():
+                record = model()
+                start = time.perf_counter()
+                record.image.save("photo.jpg", ContentFile(data), save=False)
+                if number >= 2:
+                    times[label].append(time.perf_counter() - start)
+                if label.endswith("thumbnail") and number == 0:
+                    made = plan.preview(getattr(record, "image_styles", {}))
+                    assert (made is not None) == label.endswith("EXIF thumbnail"), label
+        info = imaging.probe(io.BytesIO(camera), max_pixels=50_000_000)
+        alone = []
+        for _ in range(repeats * 10):
+            start = time.perf_counter()
+            previews.from_thumbnail(info)
+            alone.append(time.perf_counter() - start)
+        ImageFile.ImageFile.load = counting  # type: ignore[method-assign]
+        BackgroundUpload().image.save("photo.jpg", ContentFile(camera), save=False)
+    finally:
+        ImageFile.ImageFile.load = load  # type: ignore[method-assign]
+        shutil.rmtree(folder, ignore_errors=True)
+
+    median = {label: statistics.median(values) * 1000 for label, values in times.items()}
+    plain = median["plain FileField, same file"]
+    print(f"\nThe preview in the upload request: image.save(save=False), median of {repeats}")
+    print(
+        f"18 MP JPEG 5184x3456, {len(big) / 1e6:.1f} MB; its EXIF thumbnail "
+        f"{small.width}x{small.height}, {len(thumbnail) / 1e3:.1f} KB; "
+        f"load average {os.getloadavg()[0]:.1f} (a loaded machine)\n"
+    )
+    header = f"{'save':36}{'ms':>9}{'/ plain':>10}"
+    print(header)
+    print("-" * len(header))
+    for label, value in median.items():
+        print(f"{label:36}{value:9.2f}{value / plain:10.2f}")
+    extra = median["AttachmentField, EXIF thumbnail"] - median["AttachmentField, no thumbnail"]
+    step = statistics.median(alone) * 1000
+    print(f"\npreview step alone (decode the thumbnail at 1/2 scale, encode): {step:.2f} ms")
+    print(
+        f"Target: the preview adds <= {MAX_PREVIEW_MS:.0f} ms to the request: {extra:+.2f} ms "
+        f"(step alone {step:.2f} ms) {'PASS' if max(extra, step) <= MAX_PREVIEW_MS else 'MISS'}"
+    )
+    only_thumbnail = decoded == [(small.width // 2, small.height // 2 + small.height % 2)]
+    print(
+        f"Check: the request decoded only the thumbnail's pixels ({decoded}): "
+        f"{'PASS' if only_thumbnail else 'MISS'}"
+    )
 
 
 if __name__ == "__main__":
