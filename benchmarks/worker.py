@@ -1,6 +1,7 @@
 """Benchmark of the worker end to end: jobs/s of ``process_attachments`` on the photos.
 
     .venv/bin/python benchmarks/worker.py [--quick] [--jobs N] [--db sqlite|postgres|both]
+    .venv/bin/python benchmarks/worker.py --preview [--quick]
 
 For each database and for ``--concurrency`` 1 and 2: a fresh database (a SQLite
 file, or a PostgreSQL database of its own at 127.0.0.1:5432 as ``postgres``,
@@ -23,6 +24,9 @@ Then the worker's peak RSS (VmHWM) making both styles of an 18 MP JPEG
 (concurrency 1), two at once (concurrency 2), and two at once under a
 ``MEMORY_BUDGET`` of 96 MiB, which makes the second wait for the first when
 both would not fit.
+
+``--preview`` measures instead how soon a job publishes an upload's preview,
+against when it publishes the styles (see ``preview_latency``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import _script  # first of all: it fixes sys.path
 # isort: split
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -229,6 +234,11 @@ def main() -> None:
         help="commits that do not wait for the disk (SQLite WAL + synchronous=NORMAL, "
         "PostgreSQL synchronous_commit=off): shows what the database's fsyncs cost",
     )
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="instead: time from a job's start to its preview published, and to its styles",
+    )
     parser.add_argument("--fill", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--source", default="", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=int, help=argparse.SUPPRESS)
@@ -238,6 +248,9 @@ def main() -> None:
         return
     if args.work is not None:
         work(args.work)
+        return
+    if args.preview:
+        preview_latency(3 if args.quick else 9)
         return
 
     from benchmarks import corpus
@@ -339,6 +352,148 @@ def report(photos, jobs, repeats, results, skipped, rss, quick, relaxed) -> None
             + f": {peak} MB  {verdict}"
             + ("" if result["ok"] else " (checks MISS)")
         )
+
+
+# The instant preview: published by the job before its styles -----------------------------------
+
+PREVIEW_SLACK = 1.25  # preview latency / (open + the job's reduced decode, timed alone)
+
+
+def preview_latency(repeats: int) -> None:
+    """Time a job (``processing.process``, in this process) from its start to its preview.
+
+    Uploads without an embedded thumbnail, so the worker makes the preview: the
+    18 MP JPEG of ``corpus.big_jpeg`` (baseline, and saved progressive), and a
+    3 MP PNG. For each, median of ``repeats`` jobs: the time from the job's
+    start to the preview's publishing committed, and to the styles' (the
+    job's end); beside them, the open and reduced decode the job makes, timed
+    alone (libjpeg's DCT scaling for the styles' largest size), and a 1/8-scale
+    decode (what a separate preview decode would cost). The goal (issue 16):
+    the preview is on the record within one reduced decode of the job's start.
+    """
+    import io
+    import statistics
+
+    from PIL import Image
+
+    folder = tempfile.mkdtemp(prefix="attachments-bench-preview-")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE=SETTINGS,
+        UPLOADAPP_DB="sqlite",
+        UPLOADAPP_DB_NAME=os.path.join(folder, "db.sqlite3"),
+        UPLOADAPP_MEDIA_ROOT=os.path.join(folder, "media"),
+    )
+    import django
+
+    django.setup()
+    from django.core.files.base import ContentFile
+    from django.core.management import call_command
+
+    from attachments import plan, processing, queue
+    from attachments.geometry import parse_geometry
+    from benchmarks import corpus
+    from benchmarks.uploadapp.models import (
+        MANY_STYLES,
+        STYLES,
+        BackgroundUpload,
+        ManyStylesUpload,
+    )
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    big = corpus.big_jpeg()
+    with Image.open(io.BytesIO(big)) as im:
+        progressive = io.BytesIO()
+        im.save(progressive, "JPEG", quality=90, progressive=True)
+        png = io.BytesIO()
+        im.resize((2048, 1536)).save(png, "PNG", compress_level=6)
+    files = {
+        "18 MP JPEG, baseline": big,
+        "18 MP JPEG, progressive": progressive.getvalue(),
+        "3 MP PNG": png.getvalue(),
+    }
+    published: list[tuple[float, float]] = []  # (publish called, committed)
+    publish = processing.publish_preview
+
+    def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        called = time.perf_counter()
+        done = publish(*args, **kwargs)
+        published.append((called, time.perf_counter()))
+        return done
+
+    def reduced_decode(data: bytes, styles: dict[str, str], side: int | None) -> float:
+        start = time.perf_counter()
+        with Image.open(io.BytesIO(data)) as im:
+            if side is None:  # as the job drafts: twice the styles' largest size
+                sizes = [parse_geometry(g).plan(*im.size).size for g in styles.values()]
+                need = max(max(size) for size in sizes)
+                im.draft("RGB", (2 * need, 2 * need))
+            else:
+                im.draft("RGB", (im.width // side, im.height // side))
+            im.load()
+        return time.perf_counter() - start
+
+    fields = {"2 styles": (BackgroundUpload, STYLES), "8 styles": (ManyStylesUpload, MANY_STYLES)}
+    rows = []
+    processing.publish_preview = timed  # type: ignore[assignment]
+    try:
+        for (label, data), (kind, (model, styles)) in itertools.product(
+            files.items(), fields.items()
+        ):
+            to_preview, to_styles, commit, decode, eighth = [], [], [], [], []
+            for _ in range(repeats):
+                record = model()
+                record.image.save("photo", ContentFile(data))
+                job = queue.claim("bench")
+                published.clear()
+                start = time.perf_counter()
+                outcome = processing.process(job)
+                end = time.perf_counter()
+                queue.complete("bench", [job.pk])
+                record.refresh_from_db()
+                assert outcome is processing.Outcome.READY, label
+                assert len(published) == 1, label
+                assert plan.preview(record.image_styles), label
+                to_preview.append(published[0][1] - start)
+                commit.append(published[0][1] - published[0][0])
+                to_styles.append(end - start)
+                decode.append(reduced_decode(data, styles, None))
+                eighth.append(reduced_decode(data, styles, 8))
+            medians = (to_preview, to_styles, commit, decode, eighth)
+            rows.append((f"{label}, {kind}", *(statistics.median(v) * 1000 for v in medians)))
+    finally:
+        processing.publish_preview = publish  # type: ignore[assignment]
+        shutil.rmtree(folder, ignore_errors=True)
+
+    print(f"\nThe worker's preview: ms from a job's start, median of {repeats} jobs")
+    print(
+        "(in-process processing.process, SQLite with synchronous=FULL; fields of "
+        f"benchmarks/uploadapp; load average {os.getloadavg()[0]:.1f}: a loaded machine)\n"
+    )
+    header = (
+        f"{'upload, field':35}{'preview':>8}{'styles':>8}{'/ styles':>9}"
+        f"{'commit':>8}{'decode':>8}{'1/8':>6}{'goal':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    passed = 0
+    for label, preview, styles, commit, decode, eighth in rows:
+        ok = preview - commit <= PREVIEW_SLACK * decode
+        passed += ok
+        print(
+            f"{label:35}{preview:8.0f}{styles:8.0f}{preview / styles:9.2f}"
+            f"{commit:8.0f}{decode:8.0f}{eighth:6.0f}{'PASS' if ok else 'MISS':>6}"
+        )
+    print(
+        "\npreview, styles: from the job's start to each committed on the record; commit: the"
+        "\npreview's transaction; decode: the open and reduced decode the job makes (DCT scaling"
+        "\nto twice the largest style), timed alone; 1/8: a 1/8-scale decode, what a separate"
+        "\ndecode for the preview alone would take."
+    )
+    print(
+        f"Target: the preview on the record within one reduced decode of the job's start "
+        f"(preview - commit <= {PREVIEW_SLACK}x decode): {passed}/{len(rows)} "
+        f"{'PASS' if passed == len(rows) else 'MISS'}"
+    )
 
 
 if __name__ == "__main__":
