@@ -72,8 +72,9 @@ def process(job: Job) -> Outcome:
         _clean_up(field, job)
         return Outcome.READY
     # A page shows the preview while it waits: made from the job's one decode and
-    # published before any style, unless the request made it from an embedded thumbnail.
-    waiting = not published and plan.preview(row[1]) is None
+    # published before any style, unless the request made it from an embedded
+    # thumbnail. Not when processing in the request (a job with no row): no page waits.
+    waiting = not published and job.pk is not None and plan.preview(row[1]) is None
     decoded = _preview_publisher(field, job) if waiting else None
     with (field.storage if published else staged).open(job.source, "rb") as original:
         made = renditions.make(field, job.source, original, due, decoded=decoded)

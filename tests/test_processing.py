@@ -16,6 +16,7 @@ from attachments.signals import attachment_failed, attachment_processed
 from attachments.styles import Processor, Style
 from demo_site.models import Item
 from tests import images
+from tests.testapp.models import Avatar
 from tests.uploads import upload
 
 pytestmark = pytest.mark.django_db
@@ -301,3 +302,12 @@ def test_a_preview_never_lands_on_a_newer_upload():
     )
     item.refresh_from_db()
     assert plan.preview(item.image_styles) is None
+
+
+def test_processing_in_the_request_publishes_no_preview(django_capture_on_commit_callbacks):
+    avatar = Avatar()  # process_in_background=False: no page waits for it
+    with django_capture_on_commit_callbacks(execute=True):
+        avatar.image.save("a.jpg", ContentFile(images.jpeg((320, 240))))
+    avatar.refresh_from_db()
+    assert avatar.image_state == "ready"
+    assert plan.preview(avatar.image_styles) is None
