@@ -11,7 +11,7 @@ from . import status
 
 @require_GET
 def attachment_status(request: HttpRequest, token: str) -> JsonResponse:
-    """Return ``{"state": ..., "urls": {style: url}}`` for a signed token."""
+    """Return ``{"state": ..., "urls": {style: url}}`` (and ``"preview"``) for a signed token."""
     try:
         payload = status.read(token)
     except status.BadToken:
