@@ -13,6 +13,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 
+from . import pictures
 from .conf import conf
 from .exceptions import AttachmentsError
 from .targets import resolve
@@ -56,7 +57,11 @@ def img_attrs(file: Any, style: str) -> dict[str, Any]:
 
 
 def read(value: str) -> dict[str, Any]:
-    """Return ``{"state": ..., "urls": {style: url}}`` for a token, with one query."""
+    """Return ``{"state": ..., "urls": {style: url}}`` for a token, with one query.
+
+    A field with responsive styles adds ``"pictures": {style: {"sources": [...],
+    "srcset": ...}}`` for those made (see ``pictures``).
+    """
     try:
         field_id, raw_pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
         field = resolve(field_id)
@@ -74,4 +79,9 @@ def read(value: str) -> dict[str, Any]:
     # An unsaved instance carries name, state and styles: building URLs needs nothing else.
     instance = field.model(pk=pk, **dict(zip(columns, row, strict=True)))
     file = getattr(instance, field.attname)
-    return {"state": file.state, "urls": {name: file.style_url(name) for name in field.styles}}
+    payload = {"state": file.state, "urls": {name: file.style_url(name) for name in field.styles}}
+    responsive = [name for name, style in field.styles.items() if style.responsive]
+    if responsive:  # a <picture> placeholder fills in its sources from these
+        made = {name: pictures.picture(file, name) for name in responsive}
+        payload["pictures"] = {name: p.to_json() for name, p in made.items() if p is not None}
+    return payload
