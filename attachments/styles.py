@@ -344,7 +344,7 @@ def _parse_responsive(name: str, options: dict[str, Any]) -> Style:
     crop, gravity = _parse_crop(name, options.get("crop"))
     style = Style(
         name=name,
-        geometry=parse_geometry(f"{max(widths)}x"),
+        geometry=Geometry(1, None),  # its widest width's, just below
         quality=_parse_quality(name, options.get("quality")),
         options=_parse_options(name, options.get("options")),
         processors=_parse_processors(name, options.get("processors")),
