@@ -654,6 +654,36 @@ def test_render_decodes_once_for_all_styles(monkeypatch):
     assert calls == {"open": 1, "decoder": 1}
 
 
+def test_a_responsive_style_is_made_from_one_decode_one_resize_per_width(monkeypatch):
+    calls = {"decode": 0, "resample": 0}
+    real_decode, real_resample = imaging._decode, imaging._resample
+
+    def spy_decode(*args, **kwargs):
+        calls["decode"] += 1
+        return real_decode(*args, **kwargs)
+
+    def spy_resample(*args, **kwargs):
+        calls["resample"] += 1
+        return real_resample(*args, **kwargs)
+
+    monkeypatch.setattr(imaging, "_decode", spy_decode)
+    monkeypatch.setattr(imaging, "_resample", spy_resample)
+    hero = {"widths": [320, 640, 1280], "formats": ["avif", "webp", "jpeg"], "crop": "16:9"}
+    out = render(images.jpeg((1000, 750)), hero=hero, thumb="100x100")
+    # 1280 is wider than the original: its files are the widest 16:9 it holds.
+    assert {key: (r.width, r.height, r.variant) for key, r in out.items()} == {
+        "thumb": (100, 75, None),
+        **{
+            f"hero-{w}w{ext}": (w, h, w)
+            for w, h in ((320, 180), (640, 360), (1000, 562))
+            for ext in (".avif", ".webp", ".jpg")
+        },
+    }
+    for rendition in out.values():
+        decode(rendition)  # each a real file of its format and size
+    assert calls == {"decode": 1, "resample": 4}  # three widths and the thumb
+
+
 @pytest.fixture
 def drafted(monkeypatch) -> list[tuple[int, int]]:
     """The size each JPEG will decode at, once render() has chosen its DCT scaling."""
