@@ -322,9 +322,7 @@ def test_a_reprocess_job_for_a_version_replaced_meanwhile_is_a_no_op(media, rest
     assert old == []  # nothing of the old version is left, the reprocess's files included
 
 
-def test_a_responsive_styles_files_are_made_replaced_and_deleted_with_their_record(
-    media, restyle
-):
+def test_a_responsive_styles_files_are_made_replaced_and_deleted_with_their_record(media, restyle):
     (item,) = ready_items(1)
     base = {"thumb": "100x100>", "square": "200x200#"}
     hero = {"widths": [160, 300, 640], "formats": ["webp", "jpeg"]}
