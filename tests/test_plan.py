@@ -212,7 +212,7 @@ def test_a_responsive_style_never_enlarges_the_original(spec, size, widths):
     assert [p.size for _, p in made] == widths
     assert [w for w, _ in made] == [w for w, _ in widths]
     for _, geometry in made:
-        assert geometry.resize[0] <= size[0] and geometry.resize[1] <= size[1]
+        assert all(side <= limit for side, limit in zip(geometry.resize, size, strict=True))
 
 
 def test_a_responsive_styles_fingerprint_follows_its_declaration():

@@ -196,6 +196,6 @@ def test_a_responsive_style_declares_widths_formats_and_an_aspect_crop():
     ],
 )
 def test_a_bad_responsive_declaration_names_the_style(spec, message):
-    with pytest.raises(StyleError, match="^Style 'hero': ") as error:
+    with pytest.raises(StyleError, match=r"^Style 'hero': ") as error:
         parse_styles({"hero": spec})
     assert message in str(error.value)
