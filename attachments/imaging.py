@@ -160,7 +160,6 @@ class Rendition(_Typed):
     width: int
     height: int
     fingerprint: str  # of the style's declaration it was made from (see plan.fingerprint)
-    variant: int | None = None  # a responsive style's file: the width it is for
 
 
 class Rendered(dict[str, Rendition]):
@@ -298,7 +297,7 @@ def _store(
         rendered.errors[output.style] = _refused(output, exc)
         return
     rendered[output.key] = Rendition(
-        output.style, data, output.format, *frames[0].size, output.fingerprint, output.width
+        output.style, data, output.format, *frames[0].size, output.fingerprint
     )
 
 

@@ -671,10 +671,10 @@ def test_a_responsive_style_is_made_from_one_decode_one_resize_per_width(monkeyp
     hero = {"widths": [320, 640, 1280], "formats": ["avif", "webp", "jpeg"], "crop": "16:9"}
     out = render(images.jpeg((1000, 750)), hero=hero, thumb="100x100")
     # 1280 is wider than the original: its files are the widest 16:9 it holds.
-    assert {key: (r.width, r.height, r.variant) for key, r in out.items()} == {
-        "thumb": (100, 75, None),
+    assert {key: (r.style, r.width, r.height) for key, r in out.items()} == {
+        "thumb": ("thumb", 100, 75),
         **{
-            f"hero-{w}w{ext}": (w, h, w)
+            f"hero-{w}w{ext}": ("hero", w, h)
             for w, h in ((320, 180), (640, 360), (1000, 562))
             for ext in (".avif", ".webp", ".jpg")
         },
