@@ -152,7 +152,8 @@ class Style:
     animated: bool = False
     # A responsive style: its widths (ascending) and formats (best first; empty keeps
     # the original's), and the aspect ratio it is cropped to with its gravity (as a
-    # "#" geometry's, "" for the centre). ``geometry`` is then its widest file's.
+    # "#" geometry's, "" for the centre). ``geometry`` is then its widest width's
+    # (narrower in the files of a narrower original: see plan.variants).
     widths: tuple[int, ...] = ()
     formats: tuple[str, ...] = ()
     crop: tuple[int, int] | None = None
