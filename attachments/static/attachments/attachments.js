@@ -42,7 +42,8 @@
   /* A responsive style's <picture>: its sources, best format first, then the
    * <img>'s own srcset, all before its src changes, so the browser picks once. */
   function fillPicture(img, picture) {
-    var sizes = img.getAttribute("data-attachment-sizes") || "100vw";
+    // Made in the request already (only_process), the <img> has its sizes.
+    var sizes = img.getAttribute("data-attachment-sizes") || img.getAttribute("sizes") || "100vw";
     img.parentNode.querySelectorAll("source").forEach(function (old) { old.remove(); });
     picture.sources.forEach(function (data) {
       var source = document.createElement("source");
