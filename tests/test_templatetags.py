@@ -180,3 +180,21 @@ def test_only_a_declared_responsive_style():
     item.image.save("a.jpg", ContentFile(images.jpeg((320, 240))))
     with pytest.raises(TemplateSyntaxError, match="declares no widths; use attachment_img"):
         render('{% attachment_picture item.image "square" %}', item=item)
+
+
+def test_made_in_the_request_it_is_a_picture_at_once_and_still_polls(monkeypatch):
+    monkeypatch.setattr(Banner._meta.get_field("image"), "only_process", ("hero",))
+    made = banner(images.jpeg((800, 600)))
+    assert made.image.processing
+    html = render(TAG, banner=made)
+    widths = [320, 640, 800]
+    assert html == (
+        "<picture>"
+        f'<source sizes="{SIZES}" srcset="{srcset(made, widths, "avif")}" type="image/avif">'
+        f'<source sizes="{SIZES}" srcset="{srcset(made, widths, "webp")}" type="image/webp">'
+        f'<img alt="A" data-attachment-state="processing" '
+        f'data-attachment-status="{status.status_url(made.image)}" data-attachment-style="hero" '
+        f'height="450" sizes="{SIZES}" src="{url(made, 800, "jpg")}" '
+        f'srcset="{srcset(made, widths, "jpg")}" width="800">'
+        "</picture>"
+    )
