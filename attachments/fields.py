@@ -269,11 +269,13 @@ class AttachmentField(models.FileField):
         """Checks of what the styles need outside themselves: processors, encoders."""
         errors: list[checks.CheckMessage] = []
         for style in self.styles.values():
-            if style.format and not imaging.encodes(style.format):
+            formats = style.formats or ((style.format,) if style.format else ())
+            unable = [fmt for fmt in formats if not imaging.encodes(fmt)]
+            if unable:
                 errors.append(
                     checks.Error(
-                        f"Style {style.name!r} is to be written as {style.format}, which the "
-                        "installed Pillow cannot encode.",
+                        f"Style {style.name!r} is to be written as {', '.join(unable)}, which "
+                        "the installed Pillow cannot encode.",
                         hint="AVIF needs Pillow 11.2 or later built with libavif (the wheels "
                         "on PyPI are); or choose another format.",
                         obj=self,

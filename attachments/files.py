@@ -130,12 +130,15 @@ class AttachmentFieldFile(FieldFile):
         return plan.planned_size(self.field.styles[style], self.made)
 
     def style_file(self, style: str) -> str:
-        """Return the name of ``style``'s file in the field's storage, "" when it has none."""
+        """Return the name of ``style``'s file in the field's storage, "" when it has none.
+
+        A responsive style's is its fallback: its widest file in its last format.
+        """
         self.field.styles[style]  # KeyError for a style the field does not declare
-        entry = plan.made(self.made).get(style)
-        if not self.name or entry is None or not entry.ok:
+        if not self.name:
             return ""
-        return storage.style_name(self.name, style, entry.fingerprint, entry.format)
+        names = storage.made_names(self.name, style, plan.made(self.made).get(style))
+        return names[-1] if names else ""
 
     def style_url(self, style: str) -> str:
         """Return the URL of ``style``, or of what stands in for it until it is made.

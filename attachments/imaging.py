@@ -15,6 +15,7 @@ outputs have exactly the sizes ImageMagick would give.
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -171,7 +172,10 @@ class Rendition(_Typed):
 
 
 class Rendered(dict[str, Rendition]):
-    """What ``render`` made, by style name, with the styles that failed alone and why."""
+    """What ``render`` made, by ``plan.Output.key``, with the styles that failed and why.
+
+    A style fails as a whole: one of a responsive style's files failing fails it.
+    """
 
     def __init__(self, size: tuple[int, int]) -> None:
         super().__init__()
@@ -285,13 +289,16 @@ def render(
             if decoded is not None:
                 decoded(lambda side: _resample(source, _fit(source.size, side)))
             animated = [o for o in header.outputs.values() if o.animated and header.animated]
-            for output in header.outputs.values():
-                if output not in animated:
-                    try:
-                        image = _process(_resample(source, output.geometry), output)
-                    except _ProcessorFailed as exc:
-                        rendered.errors[output.style] = str(exc)
-                        continue
+            still = [o for o in header.outputs.values() if o not in animated]
+            # A responsive style's formats of one width share one resize.
+            for _, group in itertools.groupby(still, key=lambda o: (o.style, o.width)):
+                outputs = list(group)
+                try:
+                    image = _process(_resample(source, outputs[0].geometry), outputs[0])
+                except _ProcessorFailed as exc:
+                    rendered.errors[outputs[0].style] = str(exc)
+                    continue
+                for output in outputs:
                     _store(rendered, output, [image])
             if animated:
                 _render_animated(header, source, animated, rendered, max_pixels, max_frames)
@@ -320,7 +327,7 @@ def _store(
             raise  # the machine, not the option: retryable
         rendered.errors[output.style] = _refused(output, exc)
         return
-    rendered[output.style] = Rendition(
+    rendered[output.key] = Rendition(
         output.style, data, output.format, *frames[0].size, output.fingerprint
     )
 

@@ -2,8 +2,9 @@
 
 ``outputs`` turns styles and the original's size and format into one ``Output``
 per style: its size (with the resize and crop that give it), format, quality and
-encoder options, and the style's fingerprint. ``imaging`` executes outputs;
-``storage`` names them.
+encoder options, and the style's fingerprint. A responsive style gives one
+output per width and format (``variants``: never wider than the original).
+``imaging`` executes outputs; ``storage`` names them.
 
 A record keeps, per style, what was made for its current original (``Made``,
 stored as JSON in the field's ``<name>_styles`` column): the fingerprint of the
@@ -39,6 +40,7 @@ __all__ = [
     "planned_size",
     "preview",
     "stand_in",
+    "variants",
 ]
 
 # The key of the original's own entry (its size) in a record's state; never a
@@ -55,13 +57,19 @@ def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
     The configured default qualities count only for a style without its own
     quality, and only for the formats it may write.
     """
-    formats = [style.format] if style.format else KEPT_FORMATS
+    declared = style.formats or ((style.format,) if style.format else ())
+    formats = declared or KEPT_FORMATS
     declaration: dict[str, Any] = {
         "geometry": str(style.geometry),
         "format": style.format or "",
         "quality": style.quality or {fmt: qualities[fmt] for fmt in formats if fmt in qualities},
         "options": [list(option) for option in style.options],
     }
+    if style.responsive:
+        declaration.update(
+            geometry="", widths=list(style.widths), format=list(style.formats), crop=style.crop
+        )
+        declaration["gravity"] = style.gravity
     # Only when declared, so the fingerprints of styles without stay as they were.
     if style.processors:
         declaration["processors"] = [processor.name for processor in style.processors]
@@ -83,10 +91,18 @@ class Output:
     options: tuple[tuple[str, Any], ...]
     processors: tuple[Processor, ...] = ()
     animated: bool = False  # every frame, if the original has several
+    width: int | None = None  # a responsive style's: the width this file is for
 
     @property
     def size(self) -> tuple[int, int]:
         return self.geometry.size
+
+    @property
+    def key(self) -> str:
+        """What tells it from the style's other outputs: ``"hero-320w.avif"``, else the style."""
+        if self.width is None:
+            return self.style
+        return f"{self.style}-{self.width}w{self.extension}"
 
     @property
     def extension(self) -> str:
@@ -102,29 +118,72 @@ def outputs(
     """Plan every style in ``styles`` for an original of ``size`` (upright) in ``source_format``."""
     planned = {}
     for style in styles:
+        if style.responsive:
+            # Width by width, each in every format: one resize serves a width's formats.
+            formats = style.formats or (style.output_format(source_format),)
+            for width, geometry in variants(style, size):
+                for fmt in formats:
+                    output = _output(style, qualities, geometry, fmt, width)
+                    planned[output.key] = output
+            continue
         fmt = style.output_format(source_format)
-        planned[style.name] = Output(
-            style=style.name,
-            fingerprint=fingerprint(style, qualities),
-            geometry=style.geometry.plan(*size),
-            format=fmt,
-            quality=style.quality or qualities.get(fmt),
-            options=style.options,
-            processors=style.processors,
-            animated=style.animated and fmt in ANIMATED_FORMATS,
-        )
+        planned[style.name] = _output(style, qualities, style.geometry.plan(*size), fmt)
     return planned
+
+
+def _output(
+    style: Style,
+    qualities: Mapping[str, int],
+    geometry: Plan,
+    fmt: str,
+    width: int | None = None,
+) -> Output:
+    return Output(
+        style=style.name,
+        fingerprint=fingerprint(style, qualities),
+        geometry=geometry,
+        format=fmt,
+        quality=style.quality or qualities.get(fmt),
+        options=style.options,
+        processors=style.processors,
+        animated=style.animated and fmt in ANIMATED_FORMATS,
+        width=width,
+    )
+
+
+def variants(style: Style, size: tuple[int, int]) -> list[tuple[int, Plan]]:
+    """A responsive style's widths for an original of ``size`` (upright), each with its plan.
+
+    Never wider than the original, nor, cropped, than the widest crop it holds:
+    the widths past that make one file at that width, the sharpest there is.
+    """
+    width, height = size
+    limit = width
+    if style.crop is not None:
+        limit = min(width, max(1, height * style.crop[0] // style.crop[1]))
+    widths = sorted({min(w, limit) for w in style.widths})
+    return [(w, style.width_geometry(w).plan(*size)) for w in widths]
+
+
+# One file of a responsive style: (format, width, height).
+Variant = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
 class Made:
-    """What a record says was made of one style for its current original."""
+    """What a record says was made of one style for its current original.
+
+    A responsive style's files are its ``variants``, in the plan's order
+    (widths ascending, each in the declared formats); ``format`` and the size
+    are then its fallback's: the widest file in its last format.
+    """
 
     fingerprint: str
     format: str = ""  # empty when making it failed
     width: int = 0
     height: int = 0
     error: str = ""
+    variants: tuple[Variant, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -135,10 +194,31 @@ class Made:
     def of(cls, output: Output, size: tuple[int, int]) -> Made:
         return cls(output.fingerprint, output.format, *size)
 
+    @classmethod
+    def of_variants(cls, fingerprint: str, made: Iterable[Variant]) -> Made:
+        """A responsive style's entry for its files ``made``, in the plan's order."""
+        made = tuple(made)
+        fmt, width, height = made[-1]
+        return cls(fingerprint, fmt, width, height, variants=made)
+
+    def sources(self) -> dict[str, list[tuple[int, int]]]:
+        """A responsive style's sizes by format, formats in their declared order."""
+        found: dict[str, list[tuple[int, int]]] = {}
+        for fmt, width, height in self.variants:
+            found.setdefault(fmt, []).append((width, height))
+        return found
+
     def to_json(self) -> dict[str, Any]:
         if self.error:
             return {"fp": self.fingerprint, "error": self.error}
-        return {"fp": self.fingerprint, "format": self.format, "size": [self.width, self.height]}
+        value: dict[str, Any] = {
+            "fp": self.fingerprint,
+            "format": self.format,
+            "size": [self.width, self.height],
+        }
+        if self.variants:
+            value["variants"] = [list(variant) for variant in self.variants]
+        return value
 
     @classmethod
     def from_json(cls, value: Any) -> Made | None:
@@ -147,7 +227,8 @@ class Made:
         if value.get("error"):
             return cls(value["fp"], error=str(value["error"]))
         size = value.get("size") or [0, 0]
-        return cls(value["fp"], str(value.get("format", "")), int(size[0]), int(size[1]))
+        found = tuple((str(f), int(w), int(h)) for f, w, h in value.get("variants") or ())
+        return cls(value["fp"], str(value.get("format", "")), int(size[0]), int(size[1]), "", found)
 
 
 def made(state: Any) -> dict[str, Made]:
@@ -207,7 +288,11 @@ def planned_size(style: Style, state: Any) -> tuple[int, int] | None:
     if style.fixed_size:
         return style.fixed_size
     size = original_size(state)
-    return style.geometry.plan(*size).size if size else None
+    if size is None:
+        return None
+    if style.responsive:
+        return variants(style, size)[-1][1].size  # its fallback, the widest
+    return style.geometry.plan(*size).size
 
 
 def stand_in(style: Style, declared: Iterable[str], state: Any) -> str | None:

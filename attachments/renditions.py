@@ -47,14 +47,15 @@ class Made:
         merged[plan.ORIGINAL] = list(self.size)
         merged.update(self.entries)
         after = plan.made(merged)
-        olds = ((self.file(s, before.get(s)), self.file(s, after[s])) for s in self.entries)
-        return merged, [old for old, new in olds if old and old != new]
+        replaced = []
+        for style in self.entries:
+            kept = set(self.files(style, after[style]))
+            replaced += [old for old in self.files(style, before.get(style)) if old not in kept]
+        return merged, replaced
 
-    def file(self, style: str, entry: plan.Made | None) -> str:
-        """The name of ``style``'s file as ``entry`` describes it; "" when it has none."""
-        if entry is None or not entry.ok:
-            return ""
-        return storage.style_name(self.original, style, entry.fingerprint, entry.format)
+    def files(self, style: str, entry: plan.Made | None) -> list[str]:
+        """The names of ``style``'s files as ``entry`` describes them."""
+        return storage.made_names(self.original, style, entry)
 
 
 def make(
@@ -84,15 +85,22 @@ def make(
         decoded=decoded,
     )
     made = Made(original, rendered.size)
-    for r in rendered.values():
-        entry = plan.Made(r.fingerprint, r.format, r.width, r.height)
-        name = made.file(r.style, entry)
-        storage.put(field.storage, name, r.data)
-        made.written.append(name)
-        made.entries[r.style] = entry.to_json()
     for style in styles:
         if style.name in rendered.errors:
             logger.warning("%s of %s: %s", field.field_id, original, rendered.errors[style.name])
             entry = plan.Made(plan.fingerprint(style, defaults), error=rendered.errors[style.name])
             made.entries[style.name] = entry.to_json()
+            continue
+        files = [r for r in rendered.values() if r.style == style.name]
+        if style.responsive:
+            variants = ((r.format, r.width, r.height) for r in files)
+            entry = plan.Made.of_variants(files[0].fingerprint, variants)
+        else:
+            entry = plan.Made(
+                files[0].fingerprint, files[0].format, files[0].width, files[0].height
+            )
+        for r, name in zip(files, made.files(style.name, entry), strict=True):
+            storage.put(field.storage, name, r.data)
+            made.written.append(name)
+        made.entries[style.name] = entry.to_json()
     return made

@@ -13,7 +13,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 
-from . import plan, previews
+from . import pictures, plan, previews
 from .conf import conf
 from .exceptions import AttachmentsError
 from .targets import PROCESSING, resolve
@@ -66,6 +66,8 @@ def read(value: str) -> dict[str, Any]:
     """Return ``{"state": ..., "urls": {style: url}}`` for a token, with one query.
 
     While processing, ``"preview"`` is the preview's ``data:`` URI once there is one.
+    A field with responsive styles adds ``"pictures": {style: {"sources": [...],
+    "srcset": ...}}`` for those made (see ``pictures``).
     """
     try:
         field_id, raw_pk = signing.loads(value, salt=_SALT, max_age=conf.STATUS_TOKEN_MAX_AGE)
@@ -88,4 +90,8 @@ def read(value: str) -> dict[str, Any]:
     preview = plan.preview(file.made) if file.state == PROCESSING else None
     if preview:
         payload["preview"] = preview
+    responsive = [name for name, style in field.styles.items() if style.responsive]
+    if responsive:  # a <picture> placeholder fills in its sources from these
+        made = {name: pictures.picture(file, name) for name in responsive}
+        payload["pictures"] = {name: p.to_json() for name, p in made.items() if p is not None}
     return payload

@@ -26,6 +26,7 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.utils.text import slugify
 
+from . import plan
 from .conf import conf
 from .exceptions import AttachmentsError
 from .styles import EXTENSIONS
@@ -90,15 +91,36 @@ def unique_name(name: str) -> str:
     return posixpath.join(directory, uuid.uuid4().hex, filename)
 
 
-def style_name(original: str, style: str, fingerprint: str, fmt: str) -> str:
+def style_name(
+    original: str, style: str, fingerprint: str, fmt: str, width: int | None = None
+) -> str:
     """Return the name of ``style``'s file made from the declaration ``fingerprint``.
 
     A style made again from a changed declaration gets a new name, so the file
     it replaces stays published (and cached copies never go stale) until the
-    record points at the new one.
+    record points at the new one. A responsive style's files carry their
+    ``width`` too: ``<stem>-hero-640w-<fingerprint>.avif``.
     """
     root = posixpath.splitext(original)[0]
+    if width is not None:
+        return f"{root}-{style}-{width}w-{fingerprint}{EXTENSIONS[fmt]}"
     return f"{root}-{style}-{fingerprint}{EXTENSIONS[fmt]}"
+
+
+def made_names(original: str, style: str, entry: plan.Made | None) -> list[str]:
+    """Return the names of the files ``entry`` says ``style`` has: none, one, or its variants.
+
+    A responsive style's fallback (its widest file in its last format, what
+    its ``url`` serves) is the last.
+    """
+    if entry is None or not entry.ok:
+        return []
+    if entry.variants:
+        return [
+            style_name(original, style, entry.fingerprint, fmt, width)
+            for fmt, width, _ in entry.variants
+        ]
+    return [style_name(original, style, entry.fingerprint, entry.format)]
 
 
 def version_files(storage: Storage, original: str) -> list[str]:

@@ -7,6 +7,11 @@ A style may be declared as ``"100x100>"``, as ``("100x100>", "png")`` or as
 on each resized image before it is encoded); ``parse_styles`` turns any of these
 into frozen ``Style`` objects once, when the field is made.
 
+A *responsive* style declares ``widths`` instead of a geometry, and maybe
+``formats`` and an aspect ``crop``: ``{"widths": [320, 640, 1280], "formats":
+["avif", "webp", "jpeg"], "crop": "16:9"}`` is one file per width and format,
+for ``<picture>`` (see ``plan.variants``).
+
 Pure: a processor's dotted path is imported only when it is first needed
 (``Processor.resolve``), so a typo is a system check error, not a crash at import.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .geometry import Geometry, GeometryError, parse_geometry
@@ -26,6 +31,7 @@ __all__ = [
     "EXTENSIONS",
     "FORMATS",
     "KEPT_FORMATS",
+    "MEDIA_TYPES",
     "Processor",
     "Style",
     "StyleError",
@@ -52,6 +58,14 @@ EXTENSIONS: dict[str, str] = {
     "GIF": ".gif",
     "AVIF": ".avif",
 }
+# The media type of each output format, for <source type=...>.
+MEDIA_TYPES: dict[str, str] = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "AVIF": "image/avif",
+}
 # What a style without a format writes: the original's format if it is one of these,
 # which every browser shows, else PNG.
 KEPT_FORMATS = ("GIF", "JPEG", "PNG", "WEBP")
@@ -62,6 +76,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _RESERVED = frozenset({"original"})
 _KEYS = frozenset({"geometry", "format", "quality", "options", "processors", "animated"})
+# A responsive style's keys: widths (and formats, crop) in place of geometry and format.
+_RESPONSIVE_KEYS = frozenset({"widths", "formats", "crop", "quality", "options", "processors"})
+# "16:9", maybe with a "#" crop's gravity as a geometry takes it ("16:9#north").
+_ASPECT = re.compile(r"(?P<w>[1-9]\d{0,3}):(?P<h>[1-9]\d{0,3})(?P<gravity>#.+)?")
 # The formats that keep an animation; an animated style writes one of them.
 ANIMATED_FORMATS = frozenset({"GIF", "WEBP"})
 # Encoder options whose values are plain data, so a style stays hashable and its
@@ -132,11 +150,34 @@ class Style:
     processors: tuple[Processor, ...] = ()  # in the order they run
     # Keep every frame of an animated GIF or WebP; otherwise the first frame is made.
     animated: bool = False
+    # A responsive style: its widths (ascending) and formats (best first; empty keeps
+    # the original's), and the aspect ratio it is cropped to with its gravity (as a
+    # "#" geometry's, "" for the centre). ``geometry`` is then its widest width's
+    # (narrower in the files of a narrower original: see plan.variants).
+    widths: tuple[int, ...] = ()
+    formats: tuple[str, ...] = ()
+    crop: tuple[int, int] | None = None
+    gravity: str = ""
+
+    @property
+    def responsive(self) -> bool:
+        """One file per width and format, for ``<picture>``."""
+        return bool(self.widths)
+
+    def width_geometry(self, width: int) -> Geometry:
+        """A responsive style's geometry for one of its widths."""
+        if self.crop is None:
+            return parse_geometry(f"{width}x")
+        height = max(1, round(width * self.crop[1] / self.crop[0]))
+        return parse_geometry(f"{width}x{height}#{self.gravity}")
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
         """The output size when it does not depend on the source (``#`` and ``!``), else None."""
         g = self.geometry
+        # A responsive style's widest file is narrower when the original is.
+        if self.responsive:
+            return None
         if g.flag in ("#", "!") and g.width is not None and g.height is not None:
             return int(g.width), int(g.height)
         return None
@@ -197,6 +238,10 @@ def _parse_style(name: Any, spec: Any) -> Style:
             f"{{'geometry': ..., 'format': ..., 'quality': ..., 'options': {{...}}}}, "
             f"got {spec!r}."
         )
+    if "widths" in options:
+        return _parse_responsive(name, options)
+    if "formats" in options or "crop" in options:
+        raise StyleError(f"Style {name!r}: 'formats' and 'crop' go with 'widths'.")
     unknown = set(options) - _KEYS
     if unknown:
         raise StyleError(f"Style {name!r}: unknown option(s) {sorted(unknown)}.")
@@ -269,3 +314,64 @@ def _parse_processors(name: str, value: Any) -> tuple[Processor, ...]:
             "e.g. ['attachments.processors.grayscale']."
         )
     return tuple(Processor.of(item) for item in value)
+
+
+def _parse_responsive(name: str, options: dict[str, Any]) -> Style:
+    unknown = set(options) - _RESPONSIVE_KEYS
+    if unknown:
+        raise StyleError(
+            f"Style {name!r}: a style with 'widths' takes {sorted(_RESPONSIVE_KEYS)}, "
+            f"not {sorted(unknown)} (its geometry comes from its widths and crop)."
+        )
+    widths = options["widths"]
+    if (
+        not isinstance(widths, list | tuple)
+        or not widths
+        or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
+        or len(set(widths)) != len(widths)
+    ):
+        raise StyleError(
+            f"Style {name!r}: 'widths' must be a list of distinct positive integers, "
+            f"e.g. [320, 640, 1280], not {widths!r}."
+        )
+    formats = options.get("formats", [])
+    if isinstance(formats, str) or not isinstance(formats, list | tuple):
+        raise StyleError(f"Style {name!r}: 'formats' must be a list, e.g. ['avif', 'jpeg'].")
+    parsed = tuple(
+        _parse_format(name, value if value is not None else "None") or "" for value in formats
+    )
+    if len(set(parsed)) != len(parsed):
+        raise StyleError(f"Style {name!r}: 'formats' names a format twice: {formats!r}.")
+    crop, gravity = _parse_crop(name, options.get("crop"))
+    style = Style(
+        name=name,
+        geometry=Geometry(1, None),  # its widest width's, just below
+        quality=_parse_quality(name, options.get("quality")),
+        options=_parse_options(name, options.get("options")),
+        processors=_parse_processors(name, options.get("processors")),
+        widths=tuple(sorted(widths)),
+        formats=parsed,
+        crop=crop,
+        gravity=gravity,
+    )
+    try:
+        return replace(style, geometry=style.width_geometry(max(widths)))
+    except GeometryError as exc:
+        raise StyleError(f"Style {name!r}: {exc}") from None
+
+
+def _parse_crop(name: str, value: Any) -> tuple[tuple[int, int] | None, str]:
+    if value is None:
+        return None, ""
+    match = _ASPECT.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise StyleError(
+            f"Style {name!r}: 'crop' must be an aspect ratio such as '16:9', maybe with a "
+            f"gravity as a '#' geometry takes it ('16:9#north', '1:1#0.3,0.7'), not {value!r}."
+        )
+    gravity = (match["gravity"] or "#")[1:]
+    try:
+        parse_geometry(f"{match['w']}x{match['h']}#{gravity}")
+    except GeometryError as exc:
+        raise StyleError(f"Style {name!r}: 'crop' {value!r}: {exc}") from None
+    return (int(match["w"]), int(match["h"])), gravity

@@ -7,6 +7,7 @@ from . import views
 
 urlpatterns = [
     path("", views.items, name="items"),
+    path("banners/", views.banners, name="banners"),
     path("admin/", admin.site.urls),
     path("attachments/", include("attachments.urls")),
     *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),

@@ -2,7 +2,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from .forms import ItemForm
-from .models import Item
+from .models import Banner, Item
 
 
 def items(request: HttpRequest) -> HttpResponse:
@@ -12,3 +12,8 @@ def items(request: HttpRequest) -> HttpResponse:
         form.save()
         return redirect("items")
     return render(request, "demo_site/items.html", {"form": form, "items": Item.objects.all()[:50]})
+
+
+def banners(request: HttpRequest) -> HttpResponse:
+    """Banners as responsive <picture>s: AVIF, WebP or JPEG, at the width the screen needs."""
+    return render(request, "demo_site/banners.html", {"banners": Banner.objects.order_by("-pk")})

@@ -268,3 +268,42 @@ def test_public_page_shows_the_blurred_preview_until_the_image(browser, site, st
     wait(browser, lambda b: settled("Camera") and settled("Scanner"))
     assert img("Camera").get_attribute("data-attachment-blurred") is None
     browser.save_screenshot(str(SHOTS / "preview-3-ready.png"))
+
+
+def test_a_picture_placeholder_fills_in_its_sources_and_the_browser_picks_one(
+    browser, site, start_worker
+):
+    from selenium.webdriver.common.by import By
+
+    from demo_site.models import Banner
+
+    banner = Banner(title="Sea")
+    banner.image.save("sea.jpg", ContentFile(images.jpeg((1600, 1200))))
+    browser.get(f"{site}/banners/")
+    img = browser.find_element(By.CSS_SELECTOR, "picture img")
+    assert img.get_attribute("src").endswith("/static/attachments/processing.svg")
+    assert browser.find_elements(By.CSS_SELECTOR, "picture source") == []
+    # Its size, 16:9, is known while it waits: from the header probe in the upload.
+    assert (img.get_dom_attribute("width"), img.get_dom_attribute("height")) == ("1280", "720")
+    browser.save_screenshot(str(SHOTS / "picture-1-processing.png"))
+
+    assert start_worker("--burst").wait(timeout=120) == 0
+    # Swapped in place: a <source> per format but the last, then the browser chose one.
+    wait(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, "picture source")) == 2)
+    types = [
+        source.get_attribute("type")
+        for source in browser.find_elements(By.CSS_SELECTOR, "picture source")
+    ]
+    assert types == ["image/avif", "image/webp"]
+    chosen = wait(
+        browser,
+        lambda b: b.execute_script(
+            "var i = document.querySelector('picture img');"
+            "return i.complete && i.naturalWidth ? i.currentSrc : null;"
+        ),
+    )
+    assert re.search(r"-hero-\d+w-[0-9a-f]+\.(avif|webp)$", chosen), chosen
+    assert chosen.endswith(".avif")  # Chromium decodes AVIF, the first choice
+    assert img.get_attribute("data-attachment-state") == "ready"
+    assert img.get_attribute("data-attachment-sizes") is None
+    browser.save_screenshot(str(SHOTS / "picture-2-ready.png"))

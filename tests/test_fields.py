@@ -368,6 +368,10 @@ def test_deconstruct_emits_only_non_default_options():
 
 
 def _check_ids(**kwargs) -> list[str]:
+    return [error.id for error in _checks(**kwargs)]
+
+
+def _checks(**kwargs) -> list:
     class Model(models.Model):
         image = AttachmentField(**kwargs)
 
@@ -375,7 +379,7 @@ def _check_ids(**kwargs) -> list[str]:
             app_label = "testapp"
 
     try:
-        return [error.id for error in Model._meta.get_field("image").check()]
+        return Model._meta.get_field("image").check()
     finally:
         from django.apps import apps
 
@@ -412,6 +416,18 @@ def test_a_format_this_pillow_cannot_encode_is_a_check_error(monkeypatch):
     assert _check_ids(**avif) == ["attachments.E181"]
     monkeypatch.setattr(imaging, "encodes", lambda fmt: True)
     assert _check_ids(**avif) == []
+
+
+def test_a_responsive_styles_formats_are_checked_too(monkeypatch):
+    from attachments import imaging
+
+    hero = {"styles": {"hero": {"widths": [320, 640], "formats": ["avif", "webp", "jpeg"]}}}
+    monkeypatch.setattr(imaging, "encodes", lambda fmt: fmt != "AVIF")
+    [error] = _checks(**hero)
+    assert error.id == "attachments.E181"
+    assert "'hero' is to be written as AVIF," in error.msg
+    monkeypatch.setattr(imaging, "encodes", lambda fmt: True)
+    assert _check_ids(**hero) == []
 
 
 def test_valid_field_passes_checks():

@@ -635,23 +635,48 @@ def test_render_uses_the_first_frame_of_an_animation(data):
 # render: one decode, at the smallest useful size -----------------------------------------
 
 
+def count_calls(monkeypatch, **targets: tuple[Any, str]) -> dict[str, int]:
+    """Count the calls of each ``name=(owner, attribute)``, which still does its work."""
+    calls = dict.fromkeys(targets, 0)
+    for name, (owner, attribute) in targets.items():
+        real = getattr(owner, attribute)
+
+        def spy(*args, _name=name, _real=real, **kwargs):
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, attribute, spy)
+    return calls
+
+
 def test_render_decodes_once_for_all_styles(monkeypatch):
-    calls = {"open": 0, "decoder": 0}
-    real_open, real_decoder = Image.open, Image._getdecoder
-
-    def spy_open(*args, **kwargs):
-        calls["open"] += 1
-        return real_open(*args, **kwargs)
-
-    def spy_decoder(*args, **kwargs):
-        calls["decoder"] += 1
-        return real_decoder(*args, **kwargs)
-
-    monkeypatch.setattr(Image, "open", spy_open)
-    monkeypatch.setattr(Image, "_getdecoder", spy_decoder)
+    calls = count_calls(monkeypatch, open=(Image, "open"), decoder=(Image, "_getdecoder"))
     out = render(images.png((640, 480)), a="300x300", b="100x100#", c=("50x50", "webp"))
     assert len(out) == 3
     assert calls == {"open": 1, "decoder": 1}
+
+
+def test_a_responsive_style_is_made_from_one_decode_one_resize_per_width(monkeypatch):
+    calls = count_calls(
+        monkeypatch,
+        open=(Image, "open"),
+        decoder=(Image, "_getdecoder"),
+        resample=(imaging, "_resample"),
+    )
+    hero = {"widths": [320, 640, 1280], "formats": ["avif", "webp", "jpeg"], "crop": "16:9"}
+    out = render(images.jpeg((1000, 750)), hero=hero, thumb="100x100")
+    # 1280 is wider than the original: its files are the widest 16:9 it holds.
+    assert {key: (r.style, r.width, r.height) for key, r in out.items()} == {
+        "thumb": ("thumb", 100, 75),
+        **{
+            f"hero-{w}w{ext}": ("hero", w, h)
+            for w, h in ((320, 180), (640, 360), (1000, 562))
+            for ext in (".avif", ".webp", ".jpg")
+        },
+    }
+    assert calls == {"open": 1, "decoder": 1, "resample": 4}  # three widths and the thumb
+    for rendition in out.values():
+        decode(rendition)  # each a real file of its format and size
 
 
 @pytest.fixture

@@ -163,3 +163,88 @@ def test_the_avif_default_quality_counts_only_for_avif_styles():
     assert plan.fingerprint(avif, with_avif) != plan.fingerprint(avif, {**with_avif, "AVIF": 70})
     assert plan.outputs([avif], (20, 20), "JPEG", with_avif)["s"].quality == 60
     assert plan.outputs([style("10x10")], (20, 20), "AVIF", with_avif)["s"].format == "PNG"
+
+
+HERO = {"widths": [320, 640, 1280], "formats": ["avif", "webp", "jpeg"], "crop": "16:9"}
+
+
+def sizes(outputs):
+    return [(o.key, o.size, o.format) for o in outputs.values()]
+
+
+def test_a_responsive_style_is_one_output_per_width_and_format_width_by_width():
+    hero = style(HERO, name="hero")
+    qualities = {**Q, "AVIF": 60}
+    outputs = plan.outputs([hero], (2000, 1500), "JPEG", qualities)
+    assert sizes(outputs) == [
+        ("hero-320w.avif", (320, 180), "AVIF"),
+        ("hero-320w.webp", (320, 180), "WEBP"),
+        ("hero-320w.jpg", (320, 180), "JPEG"),
+        ("hero-640w.avif", (640, 360), "AVIF"),
+        ("hero-640w.webp", (640, 360), "WEBP"),
+        ("hero-640w.jpg", (640, 360), "JPEG"),
+        ("hero-1280w.avif", (1280, 720), "AVIF"),
+        ("hero-1280w.webp", (1280, 720), "WEBP"),
+        ("hero-1280w.jpg", (1280, 720), "JPEG"),
+    ]
+    assert {o.quality for o in outputs.values()} == {60, 80, 85}
+    assert {o.fingerprint for o in outputs.values()} == {plan.fingerprint(hero, qualities)}
+    assert {o.width for o in outputs.values()} == {320, 640, 1280}
+
+
+@pytest.mark.parametrize(
+    ("spec", "size", "widths"),
+    [
+        # Wider than the original: one file at the original's width, never enlarged.
+        ({"widths": [320, 640, 1280]}, (800, 600), [(320, 240), (640, 480), (800, 600)]),
+        ({"widths": [320, 640]}, (640, 480), [(320, 240), (640, 480)]),
+        ({"widths": [320, 640]}, (200, 100), [(200, 100)]),
+        # Cropped: no wider than the widest 16:9 the original holds (1000x562 of 1000x600).
+        (HERO, (1000, 600), [(320, 180), (640, 360), (1000, 562)]),
+        # 400 wide: its width limits it; 300x100: its height (177x100).
+        (HERO, (400, 300), [(320, 180), (400, 225)]),
+        (HERO, (300, 100), [(177, 100)]),
+        ({"widths": [100], "crop": "1:1"}, (50, 80), [(50, 50)]),
+    ],
+)
+def test_a_responsive_style_never_enlarges_the_original(spec, size, widths):
+    made = plan.variants(style(spec), size)
+    assert [p.size for _, p in made] == widths
+    assert [w for w, _ in made] == [w for w, _ in widths]
+    for _, geometry in made:
+        assert all(side <= limit for side, limit in zip(geometry.resize, size, strict=True))
+
+
+def test_a_responsive_styles_fingerprint_follows_its_declaration():
+    base = plan.fingerprint(style(HERO), Q)
+    changed = [
+        {**HERO, "widths": [320, 640]},
+        {**HERO, "formats": ["webp", "jpeg"]},
+        {**HERO, "formats": ["jpeg", "webp", "avif"]},  # the order is the preference
+        {**HERO, "crop": "4:3"},
+        {**HERO, "crop": "16:9#north"},
+        {k: v for k, v in HERO.items() if k != "crop"},
+        {**HERO, "quality": 50},
+    ]
+    assert len({base, *(plan.fingerprint(style(s), Q) for s in changed)}) == 8
+    assert plan.fingerprint(style({**HERO, "widths": [1280, 640, 320]}), Q) == base
+    # The default qualities count for the formats it writes.
+    assert plan.fingerprint(style(HERO), {**Q, "AVIF": 50}) != base
+
+
+def test_a_responsive_styles_state_lists_its_files_and_gives_its_fallback():
+    hero = style(HERO, name="hero")
+    variants = [(fmt, w, h) for w, h in ((320, 180), (640, 360)) for fmt in ("AVIF", "JPEG")]
+    entry = plan.Made.of_variants(plan.fingerprint(hero, Q), variants)
+    assert (entry.format, entry.width, entry.height) == ("JPEG", 640, 360)  # widest, last format
+    state = {"original": [700, 400], "hero": entry.to_json()}
+    assert state["hero"]["variants"][0] == ["AVIF", 320, 180]
+    assert plan.made(state)["hero"] == entry
+    assert entry.sources() == {"AVIF": [(320, 180), (640, 360)], "JPEG": [(320, 180), (640, 360)]}
+    assert plan.due([hero], state, Q) == []
+    assert plan.planned_size(hero, state) == (640, 360)
+    # Not made yet: its widest file's size, from the original's.
+    assert plan.planned_size(hero, {"original": [700, 400]}) == (700, 394)
+    assert plan.planned_size(hero, {}) is None
+    # An ordinary style's entry is as it was.
+    assert "variants" not in made("10x10")

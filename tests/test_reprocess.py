@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from PIL import Image
 
-from attachments import processing, renditions
+from attachments import plan, processing, renditions, storage
 from attachments.models import Job
 from attachments.reprocess import PRIORITY_DROP, Reprocess, select
 from attachments.styles import parse_styles
@@ -320,3 +320,44 @@ def test_a_reprocess_job_for_a_version_replaced_meanwhile_is_a_no_op(media, rest
     assert Job.objects.count() == 0
     old = [p for p in media.rglob("*") if p.is_file() and p.stem.split("-")[0] == "a"]
     assert old == []  # nothing of the old version is left, the reprocess's files included
+
+
+def test_a_responsive_styles_files_are_made_replaced_and_deleted_with_their_record(media, restyle):
+    (item,) = ready_items(1)
+    base = {"thumb": "100x100>", "square": "200x200#"}
+    hero = {"widths": [160, 300, 640], "formats": ["webp", "jpeg"]}
+    restyle({**base, "hero": hero})
+    assert reprocess("--inline")[0] == 0
+    item = Item.objects.get(pk=item.pk)
+    entry = plan.made(item.image_styles)["hero"]
+    # 640 is wider than the 320x240 original: its files are the original's width.
+    assert entry.variants == tuple(
+        (fmt, w, h) for w, h in ((160, 120), (300, 225), (320, 240)) for fmt in ("WEBP", "JPEG")
+    )
+    made = storage.made_names(item.image.name, "hero", entry)
+    stem = Path(item.image.name).stem
+    assert [Path(name).name for name in made[:2]] == [
+        f"{stem}-hero-160w-{entry.fingerprint}.webp",
+        f"{stem}-hero-160w-{entry.fingerprint}.jpg",
+    ]
+    assert item.image.styles["hero"].name == made[-1]  # its url: the widest, last format
+    assert size_of(item, "hero") == (320, 240)
+    before = files(media, item)
+    assert before == {
+        Path(item.image.name).name,
+        *(Path(item.image.styles[s].name).name for s in base),
+        *(Path(name).name for name in made),
+    }
+
+    # A changed declaration: the new files replace the old ones, which go once named no more.
+    restyle({**base, "hero": {**hero, "widths": [200], "formats": ["avif", "jpeg"]}})
+    assert reprocess("--inline")[0] == 0
+    item = Item.objects.get(pk=item.pk)
+    entry = plan.made(item.image_styles)["hero"]
+    assert entry.variants == (("AVIF", 200, 150), ("JPEG", 200, 150))
+    new = {Path(name).name for name in storage.made_names(item.image.name, "hero", entry)}
+    assert files(media, item) == (before - {Path(name).name for name in made}) | new
+
+    folder = media / Path(item.image.name).parent
+    item.delete()
+    assert not folder.exists()

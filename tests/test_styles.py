@@ -150,3 +150,52 @@ def test_animated_styles_write_gif_or_webp():
         parse_styles({"s": {"geometry": "1x1", "format": "png", "animated": True}})
     with pytest.raises(StyleError, match="'animated' must be True or False"):
         parse_styles({"s": {"geometry": "1x1", "animated": "yes"}})
+
+
+def test_a_responsive_style_declares_widths_formats_and_an_aspect_crop():
+    hero = parse_styles(
+        {"hero": {"widths": [1280, 320, 640], "formats": ["avif", "WebP", "jpg"], "crop": "16:9"}}
+    )["hero"]
+    assert hero.responsive
+    assert (hero.widths, hero.formats, hero.crop, hero.gravity) == (
+        (320, 640, 1280),
+        ("AVIF", "WEBP", "JPEG"),
+        (16, 9),
+        "",
+    )
+    assert str(hero.geometry) == "1280x720#"  # its widest file's, its url's
+    assert str(hero.width_geometry(320)) == "320x180#"
+    assert hero.fixed_size is None  # narrower when the original is
+    north = parse_styles({"n": {"widths": [100], "crop": "1:1#north"}})["n"]
+    assert str(north.width_geometry(50)) == "50x50#north"
+    plain = parse_styles({"p": {"widths": [100, 200]}})["p"]
+    assert (plain.formats, plain.crop, str(plain.width_geometry(100))) == ((), None, "100")
+    assert not parse_styles({"t": "10x10"})["t"].responsive
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"widths": []}, "'widths' must be a list of distinct positive integers"),
+        ({"widths": [320, 320]}, "distinct"),
+        ({"widths": [0]}, "positive"),
+        ({"widths": [True]}, "positive"),
+        ({"widths": "320"}, "'widths' must be a list"),
+        ({"widths": [320], "formats": "avif"}, "'formats' must be a list"),
+        ({"widths": [320], "formats": ["avif", "bmp"]}, "format 'bmp'"),
+        ({"widths": [320], "formats": ["jpg", "jpeg"]}, "names a format twice"),
+        ({"widths": [320], "crop": "16x9"}, "'crop' must be an aspect ratio"),
+        ({"widths": [320], "crop": "0:9"}, "'crop' must be an aspect ratio"),
+        ({"widths": [320], "crop": "16:9#up"}, "unknown gravity 'up'"),
+        ({"widths": [320], "geometry": "320x"}, "not ['geometry']"),
+        ({"widths": [320], "format": "png"}, "not ['format']"),
+        ({"widths": [320], "animated": True}, "not ['animated']"),
+        ({"geometry": "1x1", "formats": ["avif"]}, "'formats' and 'crop' go with 'widths'"),
+        ({"geometry": "1x1", "crop": "1:1"}, "'formats' and 'crop' go with 'widths'"),
+        ({"widths": [10**12]}, "'hero'"),
+    ],
+)
+def test_a_bad_responsive_declaration_names_the_style(spec, message):
+    with pytest.raises(StyleError, match=r"^Style 'hero': ") as error:
+        parse_styles({"hero": spec})
+    assert message in str(error.value)

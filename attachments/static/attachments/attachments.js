@@ -4,7 +4,8 @@
  * carry data-attachment-status (a signed status URL) and data-attachment-style.
  * Each distinct status URL is polled with a growing delay until the attachment is
  * ready or failed; then every image of it gets its style's URL (the failed
- * placeholder if it failed), its data-attachment-state, and polling stops.
+ * placeholder if it failed), its data-attachment-state, and polling stops; an
+ * image in a <picture> (attachment_picture) gets its style's sources and srcset.
  * Around an image, an element marked data-attachment-preview gets data-state,
  * and shows only its [data-attachment-label] elements naming the new state (a
  * label naming none is the processing one). No framework.
@@ -50,6 +51,9 @@
     images.forEach(function (img) {
       var style = img.getAttribute("data-attachment-style");
       img.setAttribute("data-attachment-state", data.state);
+      if (data.pictures && data.pictures[style] && img.parentNode.nodeName === "PICTURE") {
+        fillPicture(img, data.pictures[style]);
+      }
       var url = data.urls && data.urls[style];
       if (img.hasAttribute("data-attachment-blurred")) {
         if (url) {
@@ -74,6 +78,24 @@
       }
       img.dispatchEvent(new CustomEvent("attachment:" + data.state, { bubbles: true, detail: data }));
     });
+  }
+
+  /* A responsive style's <picture>: its sources, best format first, then the
+   * <img>'s own srcset, all before its src changes, so the browser picks once. */
+  function fillPicture(img, picture) {
+    // Made in the request already (only_process), the <img> has its sizes.
+    var sizes = img.getAttribute("data-attachment-sizes") || img.getAttribute("sizes") || "100vw";
+    img.parentNode.querySelectorAll("source").forEach(function (old) { old.remove(); });
+    picture.sources.forEach(function (data) {
+      var source = document.createElement("source");
+      source.type = data.type;
+      source.sizes = sizes;
+      source.srcset = data.srcset;
+      img.parentNode.insertBefore(source, img);
+    });
+    img.sizes = sizes;
+    img.srcset = picture.srcset;
+    img.removeAttribute("data-attachment-sizes");
   }
 
   function poll(url, images, delay, started) {
