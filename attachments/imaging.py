@@ -27,7 +27,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from . import headers, plan
 from .exceptions import ImageTooLarge, InvalidImage
-from .geometry import Plan
+from .geometry import Plan, Point
 from .memory import MemoryBudget
 from .styles import Style, StyleError
 
@@ -232,6 +232,7 @@ def render(
     avif_quality: int = 60,
     max_frames: int = 500,
     budget: MemoryBudget = _UNLIMITED,
+    focus: Point | None = None,
 ) -> Rendered:
     """Decode ``fp`` once and execute the rendition plan of ``styles`` on it.
 
@@ -251,10 +252,13 @@ def render(
     A style declared ``animated`` keeps every frame of an animated GIF or
     WebP, with their durations and loop count, within ``max_frames`` frames
     and ``max_pixels`` pixels across them; other styles get the first frame.
+
+    ``focus``, the record's focal point, is kept in frame by the crop styles
+    that follow it (``plan.follows_focus``).
     """
     qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality, "AVIF": avif_quality}
     try:
-        header = _open(fp, styles, max_pixels, qualities)
+        header = _open(fp, styles, max_pixels, qualities, focus)
         rendered = Rendered(header.size)
         with budget.hold(header.footprint):
             source = _decode(header)
@@ -556,14 +560,18 @@ class _Header:
 
 
 def _open(
-    fp: IO[bytes], styles: Sequence[Style], max_pixels: int, qualities: dict[str, int]
+    fp: IO[bytes],
+    styles: Sequence[Style],
+    max_pixels: int,
+    qualities: dict[str, int],
+    focus: Point | None,
 ) -> _Header:
     with _decoding(_UNREADABLE):
         im = _open_image(fp, _readable(), max_pixels)
         orientation = _orientation(im)
         size = _upright_size(im, orientation, max_pixels)
     swap = _TO_STORED[orientation][0]
-    outputs = plan.outputs(styles, size, _format(im), qualities)
+    outputs = plan.outputs(styles, size, _format(im), qualities, focus)
     resizes = [output.geometry.resize for output in outputs.values()]
     need = [max((resize[i ^ swap] for resize in resizes), default=1) for i in (0, 1)]
     full = im.size

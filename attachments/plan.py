@@ -12,6 +12,11 @@ it. So whether a style is made from its current declaration is a comparison
 (``due``), and which file stands in for a style not made yet is a function of
 the plan and that state (``stand_in``), neither touching storage.
 
+The record may also keep a focal point (``focus``: x, y as fractions of the
+upright original). Crop styles without a gravity of their own follow it
+(``follows_focus``), and their fingerprint includes it, so moving it makes
+exactly those styles due.
+
 Pure: no Django, no Pillow.
 """
 
@@ -23,32 +28,60 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .geometry import Plan
+from .geometry import Plan, Point
 from .styles import ANIMATED_FORMATS, EXTENSIONS, KEPT_FORMATS, Processor, Style
 
 __all__ = [
+    "FOCUS",
     "ORIGINAL",
     "Made",
     "Output",
     "due",
     "fingerprint",
+    "focus",
+    "follows_focus",
     "made",
     "original_size",
     "outputs",
     "planned_size",
     "stand_in",
+    "to_focus",
 ]
 
 # The key of the original's own entry (its size) in a record's state; never a
 # style name (styles.py reserves it).
 ORIGINAL = "original"
+# The key of the record's focal point, [x, y]; never a style name either.
+FOCUS = "focus"
+# Keys of a record's state that are not styles.
+_NOT_STYLES = frozenset({ORIGINAL, FOCUS})
+# Digits a focal point keeps: a ten-thousandth of the image is below a pixel
+# for any image we accept, and the fingerprint of a point set twice stays put.
+FOCUS_DIGITS = 4
 
 
-def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
+def follows_focus(style: Style) -> bool:
+    """Whether ``style`` crops where the record's focal point is.
+
+    Only ``#`` crops that name no gravity: a gravity written in the style is
+    the developer's choice for every image (a banner cut from the top), the
+    default centre is only the absence of one.
+    """
+    geometry = style.geometry
+    return (
+        geometry.flag == "#"
+        and geometry.gravity is None
+        and geometry.width is not None
+        and geometry.height is not None
+    )
+
+
+def fingerprint(style: Style, qualities: Mapping[str, int], focus: Point | None = None) -> str:
     """Return a short hash of everything that decides ``style``'s pixels and encoding.
 
     The configured default qualities count only for a style without its own
-    quality, and only for the formats it may write.
+    quality, and only for the formats it may write; the record's ``focus``
+    only for a style that follows it.
     """
     formats = [style.format] if style.format else KEPT_FORMATS
     declaration: dict[str, Any] = {
@@ -62,6 +95,8 @@ def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
         declaration["processors"] = [processor.name for processor in style.processors]
     if style.animated:
         declaration["animated"] = True
+    if focus is not None and follows_focus(style):
+        declaration["focus"] = [round(v, FOCUS_DIGITS) for v in focus]
     text = json.dumps(declaration, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -93,15 +128,20 @@ def outputs(
     size: tuple[int, int],
     source_format: str,
     qualities: Mapping[str, int],
+    focus: Point | None = None,
 ) -> dict[str, Output]:
-    """Plan every style in ``styles`` for an original of ``size`` (upright) in ``source_format``."""
+    """Plan every style in ``styles`` for an original of ``size`` (upright) in ``source_format``.
+
+    ``focus`` is the record's focal point, kept in frame by the styles that follow it.
+    """
     planned = {}
     for style in styles:
         fmt = style.output_format(source_format)
+        point = focus if follows_focus(style) else None
         planned[style.name] = Output(
             style=style.name,
-            fingerprint=fingerprint(style, qualities),
-            geometry=style.geometry.plan(*size),
+            fingerprint=fingerprint(style, qualities, focus),
+            geometry=style.geometry.plan(*size, focus=point),
             format=fmt,
             quality=style.quality or qualities.get(fmt),
             options=style.options,
@@ -149,7 +189,9 @@ def made(state: Any) -> dict[str, Made]:
     """Read a record's ``<name>_styles`` value into ``Made`` entries by style name."""
     if not isinstance(state, Mapping):
         return {}
-    entries = ((name, Made.from_json(value)) for name, value in state.items() if name != ORIGINAL)
+    entries = (
+        (name, Made.from_json(value)) for name, value in state.items() if name not in _NOT_STYLES
+    )
     return {name: entry for name, entry in entries if entry is not None}
 
 
@@ -159,6 +201,35 @@ def original_size(state: Any) -> tuple[int, int] | None:
     if isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) for v in size):
         return int(size[0]), int(size[1])
     return None
+
+
+def focus(state: Any) -> Point | None:
+    """The record's focal point as its state gives it, None if it has none."""
+    point = state.get(FOCUS) if isinstance(state, Mapping) else None
+    if (
+        isinstance(point, list | tuple)
+        and len(point) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
+        and all(0 <= v <= 1 for v in point)
+    ):
+        return float(point[0]), float(point[1])
+    return None
+
+
+def to_focus(value: Any) -> Point | None:
+    """Return ``value`` (``(x, y)``, fractions from 0 to 1; or None) as a stored focal point.
+
+    Raises ``ValueError`` for anything else.
+    """
+    if value is None:
+        return None
+    try:
+        x, y = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"a focal point is (x, y) or None, not {value!r}") from None
+    if not (0 <= x <= 1 and 0 <= y <= 1):  # also refuses NaN
+        raise ValueError(f"a focal point's x and y are fractions from 0 to 1, not {value!r}")
+    return round(x, FOCUS_DIGITS), round(y, FOCUS_DIGITS)
 
 
 def due(
@@ -175,10 +246,11 @@ def due(
     declaration (it is served until the style is made again).
     """
     entries = made(state)
+    point = focus(state)
     names = []
     for style in styles:
         entry = entries.get(style.name)
-        stale = entry is None or entry.fingerprint != fingerprint(style, qualities)
+        stale = entry is None or entry.fingerprint != fingerprint(style, qualities, point)
         if stale and not (missing_only and entry is not None and entry.ok):
             names.append(style.name)
     return names

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from django.db import models, router, transaction
 
-from . import queue, renditions, storage, transport, versions
+from . import plan, queue, renditions, storage, transport, versions
 from .exceptions import ConfigurationError, InvalidImage
 from .models import Job
 from .signals import attachment_failed, attachment_processed
@@ -72,7 +72,7 @@ def process(job: Job) -> Outcome:
         _clean_up(field, job)
         return Outcome.READY
     with (field.storage if published else staged).open(job.source, "rb") as original:
-        made = renditions.make(field, job.source, original, due)
+        made = renditions.make(field, job.source, original, due, focus=plan.focus(row[1]))
         if not published:
             original.seek(0)
             storage.put(field.storage, job.source, original)
@@ -110,6 +110,11 @@ def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[st
         rows = field.model._base_manager.using(using).filter(pk=job.object_id)
         state, replaced = made.merge(rows.values_list(field.styles_attname, flat=True).first())
         rows.update(**{field.state_attname: READY, field.styles_attname: state})
+        if field.queued and field.due(state, only=list(made.entries)):
+            # The focal point moved while these were made (a declaration
+            # changed under us works the same): what they show is already
+            # out of date, so the record goes round once more.
+            versions.enqueue(field, job.object_id, job.source, using=using)
     return replaced
 
 

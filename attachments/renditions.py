@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from . import imaging, memory, plan, storage
 from .conf import conf
+from .geometry import Point
 from .styles import Style
 
 if TYPE_CHECKING:
@@ -62,11 +63,14 @@ def make(
     original: str,
     content: IO[bytes],
     styles: Sequence[Style],
+    *,
+    focus: Point | None = None,
 ) -> Made:
     """Render ``styles`` of the version ``original`` from ``content`` and store them.
 
-    A style the encoder refuses gets an entry with its error; the others are
-    written. Raises what ``imaging.render`` raises.
+    ``focus`` is the record's focal point (``plan.focus``), which crop styles
+    keep in frame. A style the encoder refuses gets an entry with its error;
+    the others are written. Raises what ``imaging.render`` raises.
     """
     defaults = qualities()
     rendered = imaging.render(
@@ -78,6 +82,7 @@ def make(
         avif_quality=defaults["AVIF"],
         max_frames=conf.MAX_FRAMES,
         budget=memory.shared(conf.MEMORY_BUDGET),
+        focus=focus,
     )
     made = Made(original, rendered.size)
     for r in rendered.values():
@@ -89,6 +94,8 @@ def make(
     for style in styles:
         if style.name in rendered.errors:
             logger.warning("%s of %s: %s", field.field_id, original, rendered.errors[style.name])
-            entry = plan.Made(plan.fingerprint(style, defaults), error=rendered.errors[style.name])
+            entry = plan.Made(
+                plan.fingerprint(style, defaults, focus), error=rendered.errors[style.name]
+            )
             made.entries[style.name] = entry.to_json()
     return made

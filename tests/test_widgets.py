@@ -112,5 +112,7 @@ def test_inline_rows_show_their_previews_and_accept_uploads(admin_client):
     work()
     assert all(p.image.ready for p in gallery.photos.all())
     page = admin_client.get(url).content.decode()
+    # Their only style is a crop: the focal point picker shows each original.
+    assert page.count("data-attachment-focus-image") == 2
     for p in gallery.photos.all():
-        assert p.image.styles["thumb"].url in page
+        assert f'src="{p.image.url}"' in page
