@@ -510,6 +510,7 @@ def test_a_ready_record_has_no_focus_until_one_is_set():
     assert Item.objects.get(pk=item.pk).image.focus is None
     item.save()
     assert Item.objects.get(pk=item.pk).image.focus == (0.9, 0.5)
+    assert Item.objects.filter(image_styles__has_key="focus").get() == item
     item.image.focus = None
     item.save(update_fields=["image"])
     assert Item.objects.get(pk=item.pk).image.focus is None
