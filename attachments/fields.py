@@ -483,14 +483,14 @@ class AttachmentField(models.FileField):
                 pending[self.name] = _REINSERT
                 return file
         elif refocus and file:
-            self._refocus(model_instance, point, using)
+            self._refocus(model_instance, file.name, point, using)
         return F(self.attname)
 
-    def _refocus(self, instance: models.Model, point: Point | None, using: str) -> None:
-        """Store the record's new focal point; remake what it makes due (``versions.refocus``)."""
-        refocused = versions.refocus(self, instance.pk, point, using)
+    def _refocus(self, instance: models.Model, name: str, point: Point | None, using: str) -> None:
+        """Store the focal point of ``name``; remake what it makes due (``versions.refocus``)."""
+        refocused = versions.refocus(self, instance.pk, name, point, using)
         if refocused is None:
-            return  # the row is gone
+            return  # the row is gone, or shows a newer upload the point is not of
         setattr(instance, self.styles_attname, refocused.styles)
         if refocused.source and not self.queued:
             processing.run_after_commit(self, instance, refocused.source, (), using=using)

@@ -96,9 +96,12 @@ def replace(
 
 
 def refocus(
-    field: AttachmentField, object_id: object, focus: Point | None, using: str
+    field: AttachmentField, object_id: object, name: str, focus: Point | None, using: str
 ) -> Refocused | None:
-    """Store the record's focal point and queue the remaking of what it makes due, in one commit.
+    """Store the focal point of the version ``name`` and queue the remaking of what it makes due.
+
+    In one commit, and only while the record points at ``name``: a point of
+    an image the record no longer shows (a newer upload won) is dropped.
 
     The styles that follow the focus (``plan.follows_focus``) are due once it
     moves; their job is an ordinary job for the record's current original,
@@ -106,11 +109,11 @@ def refocus(
     old crops are served until the record names the new ones and a re-upload
     meanwhile wins. A record still processing needs no job: its upload's job
     reads the focus when it runs (and queues the record again if the focus
-    moved while it ran). Returns None, changing nothing, when the record is gone.
+    moved while it ran). Returns None, changing nothing, when the record is
+    gone or has moved on from ``name``.
     """
     with transaction.atomic(using=using, savepoint=False):
-        name = lock(field, object_id, using)
-        if name is None:
+        if lock(field, object_id, using) != name:
             return None
         rows = field.model._base_manager.using(using).filter(pk=object_id)
         state, styles = rows.values_list(field.state_attname, field.styles_attname).get()
@@ -118,7 +121,7 @@ def refocus(
         if focus is not None:
             styles[plan.FOCUS] = list(focus)
         rows.update(**{field.styles_attname: styles})
-        due = bool(name) and state == READY and bool(field.due(styles))
+        due = state == READY and bool(field.due(styles))
         if due and field.queued:
             _enqueue(field, object_id, name, (), using)
     return Refocused(source=name if due else "", styles=styles)

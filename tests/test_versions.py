@@ -308,6 +308,18 @@ def test_moving_the_focus_remakes_the_crops_and_leaves_every_other_file_alone(me
     assert not Job.objects.exists()
 
 
+def test_a_focus_chosen_on_an_image_the_record_no_longer_shows_is_dropped():
+    item = ready_halves()
+    stale = Item.objects.get(pk=item.pk)
+    item.image.save("new.png", halves())
+    stale.image.focus = (0.95, 0.5)
+    stale.save()
+    item = Item.objects.get(pk=item.pk)
+    assert item.image.name.endswith("/new.png")
+    assert item.image.focus is None
+    assert Job.objects.get().source == item.image.name  # the upload's, nothing else
+
+
 def test_a_focus_rolled_back_queues_nothing():
     from django.db import transaction
 
@@ -377,3 +389,39 @@ def test_a_focus_moved_while_the_upload_job_runs_goes_round_once_more(monkeypatc
     assert colour_of(item, "square") == BLUE
     assert not Item._meta.get_field("image").due(item.image_styles)
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("statement", BOUNDARIES)
+@pytest.mark.parametrize("then_work", [False, True], ids=["waiting", "published"])
+@pytest.mark.parametrize("paused", ["focus", "upload"])
+def test_a_focus_racing_an_upload_keeps_every_promise(statement, then_work, paused):
+    """A focus save and a re-upload, either between two statements of the other.
+
+    Whatever the order, the record ends at the newest upload with every style
+    made for the focus it holds, and no file of a crop or version it left behind.
+    """
+    uploads = Uploads()
+    item = uploads.published(BLACK)
+    a = Item.objects.get(pk=item.pk)
+
+    def upload_blue() -> None:
+        uploads.save(item.pk, BLUE)
+        if then_work:
+            work()
+
+    def focus_right() -> None:
+        move_focus(item.pk, (0.9, 0.1))
+        if then_work:
+            work()
+
+    if paused == "focus":
+        a.image.focus = (0.9, 0.1)
+        with paused_after(statement, upload_blue):
+            a.save()
+    else:
+        with paused_after(statement, focus_right):
+            uploads.save(item.pk, RED, a)
+    work()
+    assert_settled(uploads.colours)
+    item = Item.objects.get(pk=item.pk)
+    assert not Item._meta.get_field("image").due(item.image_styles)
