@@ -55,6 +55,11 @@ class AttachmentWidget(ClearableFileInput):
         focus = data.get(name + FOCUS_SUFFIX)
         return upload if focus is None else Posted(upload, focus)
 
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        # A posted focal point is a value, even without a file.
+        omitted: bool = super().value_omitted_from_data(data, files, name)
+        return omitted and name + FOCUS_SUFFIX not in data
+
     def _picker(self, name: str, value: Any) -> SafeString | str:
         """The focal point picker, for a ready image whose field has styles that follow it."""
         if not getattr(value, "ready", False):

@@ -172,3 +172,12 @@ def test_the_admin_stores_the_focus_its_picker_posts(admin_client):
     item.refresh_from_db()
     assert item.image.focus == (0.1, 0.9)
     assert Job.objects.count() == 1
+
+
+def test_a_posted_focal_point_is_a_value_of_the_widget_even_without_a_file():
+    widget = AttachmentWidget()
+    assert widget.value_omitted_from_data({}, {}, "image")
+    assert not widget.value_omitted_from_data({"image-focus": "0.1,0.2"}, {}, "image")
+    assert widget.value_from_datadict({}, {}, "image") is None  # no picker, no wrapper
+    posted = widget.value_from_datadict({"image-focus": "0.1,0.2"}, {}, "image")
+    assert (posted.upload, posted.focus) == (None, "0.1,0.2")
