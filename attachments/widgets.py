@@ -73,18 +73,22 @@ class AttachmentWidget(ClearableFileInput):
             '<div class="attachment-preview attachment-focus" data-attachment-focus'
             ' data-state="ready">'
             '<div class="attachment-focus-frame">'
-            '<img src="{}" alt="" loading="lazy" data-attachment-focus-image>'
+            '<img src="{}" alt="{}" tabindex="0" loading="lazy" data-attachment-focus-image>'
             '<span class="attachment-focus-marker" data-attachment-focus-marker'
             ' style="left:{}%;top:{}%"{}></span></div>'
             '<input type="hidden" name="{}" value="{}">'
             '<p class="help">{}</p></div>',
             _picture_url(value),
+            _("Focal point"),
             f"{x * 100:.2f}",
             f"{y * 100:.2f}",
             "" if focus else " hidden",
             name + FOCUS_SUFFIX,
             f"{focus[0]},{focus[1]}" if focus else "",
-            _("Click the image to choose its focal point: crops keep it in frame."),
+            _(
+                "Click the image, or move with the arrow keys, to choose its focal point: "
+                "crops keep it in frame."
+            ),
         )
 
     def _preview(self, value: Any) -> SafeString | str:

@@ -219,6 +219,7 @@ def test_admin_click_on_the_picture_sets_the_focal_point_the_crops_follow(
     from PIL import Image, ImageStat
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     # Grey, with a red band in its right quarter that the centred crop leaves out.
     picture = Image.new("RGB", (1600, 800), (150, 150, 150))
@@ -250,10 +251,16 @@ def test_admin_click_on_the_picture_sets_the_focal_point_the_crops_follow(
         image, round(width * 0.4), round(-height * 0.2)
     ).click().perform()
     assert marker.is_displayed()
-    posted = browser.find_element(By.NAME, "image-focus").get_attribute("value")
-    x, y = map(float, posted.split(","))
+    field = browser.find_element(By.NAME, "image-focus")
+    x, y = map(float, field.get_attribute("value").split(","))
     assert x == pytest.approx(0.9, abs=0.02)
     assert y == pytest.approx(0.3, abs=0.03)
+    # From the keyboard too: down a tenth, then back up a fiftieth.
+    image.send_keys(Keys.SHIFT, Keys.ARROW_DOWN)
+    image.send_keys(Keys.ARROW_UP)
+    moved = tuple(map(float, field.get_attribute("value").split(",")))
+    assert moved == pytest.approx((x, y + 0.08), abs=0.001)
+    x, y = moved
     browser.save_screenshot(str(SHOTS / "focus-2-clicked.png"))
     browser.find_element(By.NAME, "_continue").click()
     wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".messagelist .success"))

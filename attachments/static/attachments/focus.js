@@ -3,7 +3,8 @@
  * Clicking the picture moves the marker there and writes the point, as
  * fractions of the picture's width and height, into the hidden input the
  * form reads ("x,y"). The picture shows the whole frame, so fractions of it
- * are fractions of the original.
+ * are fractions of the original. From the keyboard, the arrow keys move the
+ * point by a fiftieth of the picture (a tenth with Shift).
  */
 (function () {
   "use strict";
@@ -20,14 +21,31 @@
       return;
     }
     picker.setAttribute("data-attachment-focus-ready", "");
-    image.addEventListener("click", function (event) {
-      var box = image.getBoundingClientRect();
-      var x = clamp((event.clientX - box.left) / box.width);
-      var y = clamp((event.clientY - box.top) / box.height);
+
+    function place(x, y) {
+      x = clamp(x);
+      y = clamp(y);
       input.value = x.toFixed(4) + "," + y.toFixed(4);
       marker.style.left = (x * 100).toFixed(2) + "%";
       marker.style.top = (y * 100).toFixed(2) + "%";
       marker.hidden = false;
+    }
+
+    image.addEventListener("click", function (event) {
+      var box = image.getBoundingClientRect();
+      place((event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height);
+    });
+    image.addEventListener("keydown", function (event) {
+      var moves = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]};
+      var move = moves[event.key];
+      if (!move) {
+        return;
+      }
+      event.preventDefault();
+      var step = event.shiftKey ? 0.1 : 0.02;
+      var x = parseFloat(marker.style.left) / 100;
+      var y = parseFloat(marker.style.top) / 100;
+      place(x + move[0] * step, y + move[1] * step);
     });
   }
 
