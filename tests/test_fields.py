@@ -654,3 +654,11 @@ def test_a_form_with_a_new_upload_ignores_the_point_clicked_on_the_old_image():
     item = Item.objects.get(pk=item.pk)
     assert item.image.name.endswith("/new.png")
     assert item.image.focus is None
+
+
+def test_a_form_shown_again_for_another_error_keeps_the_point_clicked():
+    item = ready()
+    form = ItemForm({"title": "", "image-focus": "0.95,0.5"}, instance=item)
+    assert not form.is_valid()
+    assert '<input type="hidden" name="image-focus" value="0.95,0.5">' in form.as_p()
+    assert Item.objects.get(pk=item.pk).image.focus is None  # nothing saved
