@@ -23,15 +23,17 @@ from django.db.models import F
 from django.db.models.fields.files import FileDescriptor
 from django.db.models.signals import post_save, pre_delete
 from django.templatetags.static import static
+from django.utils.translation import gettext_lazy as _
 
 from . import imaging, plan, processing, renditions, targets, versions
 from .conf import conf
 from .exceptions import InvalidImage
-from .files import PENDING, AttachmentFieldFile, StyleFile, StyleFiles, Upload
+from .files import FOCUS, PENDING, AttachmentFieldFile, StyleFile, StyleFiles, Upload
+from .geometry import Point
 from .styles import Style, StyleError, parse_styles
 from .targets import STATES
 from .validation import validate_upload
-from .widgets import AdminAttachmentWidget, AttachmentWidget
+from .widgets import AdminAttachmentWidget, AttachmentWidget, Posted
 
 # The file's classes live in files.py; this has always been where users import them.
 __all__ = [
@@ -118,8 +120,53 @@ class AttachmentFormField(forms.FileField):
     Its errors' codes, for ``error_messages``: ``empty``, ``file_too_large``
     (``%(size)s``, ``%(max)s``), ``too_many_pixels`` (``%(max)s``, and for an
     image within Pillow's own bound ``%(width)s``, ``%(height)s``, ``%(pixels)s``)
-    and ``invalid_image`` (``%(formats)s``), besides ``FileField``'s own.
+    and ``invalid_image`` (``%(formats)s``), besides ``FileField``'s own, and
+    ``invalid_focus`` for a focal point that is not ``x,y`` within 0..1.
+
+    With the attachment widgets, a form that keeps the file also posts its
+    focal point (the widget's hidden ``<name>-focus`` input): when that moved,
+    the cleaned value is the record's own file with the new ``focus`` set, so
+    the record's save (``form.save()``) stores it.
     """
+
+    default_error_messages = {
+        "invalid_focus": _("Choose the focal point by clicking on the image."),
+    }
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        posted = data.focus if isinstance(data, Posted) else None
+        value = super().clean(data.upload if isinstance(data, Posted) else data, initial)
+        if posted is None or value is not initial or not isinstance(value, AttachmentFieldFile):
+            return value  # no focal point input, a new upload, or cleared
+        point = self._focus(posted, value)
+        if point != value.focus:
+            value.focus = point
+        return value
+
+    def _focus(self, posted: str, file: AttachmentFieldFile) -> Point | None:
+        if not posted:
+            return file.focus  # nothing clicked
+        try:
+            return plan.to_focus(posted.split(","))
+        except ValueError:
+            raise ValidationError(
+                self.error_messages["invalid_focus"], code="invalid_focus"
+            ) from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        return super().bound_data(data.upload if isinstance(data, Posted) else data, initial)
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        if not isinstance(data, Posted):
+            return super().has_changed(initial, data)
+        if super().has_changed(initial, data.upload):
+            return True
+        if not data.focus or not isinstance(initial, AttachmentFieldFile) or not initial:
+            return False
+        try:
+            return plan.to_focus(data.focus.split(",")) != initial.focus
+        except ValueError:
+            return True  # let clean() say what is wrong
 
     def to_python(self, data: Any) -> Any:
         file = super().to_python(data)
@@ -403,6 +450,9 @@ class AttachmentField(models.FileField):
         file = super().pre_save(model_instance, add)
         pending = model_instance.__dict__.setdefault(PENDING, {})
         entry = pending.get(self.name)
+        # Set on the instance: an INSERT writes it with the rest, an UPDATE below.
+        focus = model_instance.__dict__.get(FOCUS, {})
+        refocus, point = self.name in focus, focus.pop(self.name, None)
         if add:
             vanished = not model_instance._state.adding and model_instance.pk is not None
             if vanished and not (isinstance(entry, Upload) and entry.reinserted):
@@ -434,7 +484,18 @@ class AttachmentField(models.FileField):
             if not versions.clear(self, model_instance.pk, using):
                 pending[self.name] = _REINSERT
                 return file
+        elif refocus and file:
+            self._refocus(model_instance, file.name, point, using)
         return F(self.attname)
+
+    def _refocus(self, instance: models.Model, name: str, point: Point | None, using: str) -> None:
+        """Store the focal point of ``name``; remake what it makes due (``versions.refocus``)."""
+        refocused = versions.refocus(self, instance.pk, name, point, using)
+        if refocused is None:
+            return  # the row is gone, or shows a newer upload the point is not of
+        setattr(instance, self.styles_attname, refocused.styles)
+        if refocused.source and not self.queued:
+            processing.run_after_commit(self, instance, refocused.source, (), using=using)
 
     def _after_save(
         self, sender: type[models.Model], instance: models.Model, **kwargs: Any

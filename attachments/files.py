@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import imaging, plan, previews, renditions, storage, versions
 from .exceptions import InvalidImage, StagingFailed
+from .geometry import Point
 from .targets import FAILED, PROCESSING, READY
 from .validation import validate_upload
 
@@ -31,6 +32,8 @@ logger = logging.getLogger("attachments")
 
 # Where an instance keeps its uploads between the file's save and the record's.
 PENDING = "_attachments_pending"
+# Where it keeps a focal point set on a published record until the record's save.
+FOCUS = "_attachments_focus"
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,30 @@ class AttachmentFieldFile(FieldFile):
         size = plan.original_size(self.made)
         return size[1] if size else None
 
+    @property
+    def focus(self) -> Point | None:
+        """The focal point, ``(x, y)`` as fractions of the upright original; None when unset."""
+        return plan.focus(self.made)
+
+    @focus.setter
+    def focus(self, value: Sequence[float] | None) -> None:
+        """Set (None: unset) the focal point; the record's save stores it.
+
+        Crop styles without a gravity of their own keep it in frame; once the
+        save commits, a job remakes just those. A new upload starts without one.
+        """
+        self._existing_name()
+        point = plan.to_focus(value)
+        state = {key: v for key, v in (self.made or {}).items() if key != plan.FOCUS}
+        if point is not None:
+            state[plan.FOCUS] = list(point)
+        setattr(self.instance, self.field.styles_attname, state)
+        upload = self.instance.__dict__.get(PENDING, {}).get(self.field.name)
+        if isinstance(upload, Upload):  # not saved yet: the upload's own columns carry it
+            upload.columns[self.field.styles_attname] = state
+        else:
+            self.instance.__dict__.setdefault(FOCUS, {})[self.field.name] = point
+
     def style_size(self, style: str) -> tuple[int, int] | None:
         """Return the size ``style`` has for this original, made or not; None when unknown."""
         return plan.planned_size(self.field.styles[style], self.made)
@@ -209,6 +236,8 @@ class AttachmentFieldFile(FieldFile):
         for attname, value in columns.items():
             setattr(self.instance, attname, value)
         self.instance.__dict__.setdefault(PENDING, {})[self.field.name] = Upload(self.name, columns)
+        # A focal point set on the version this replaces was a point of that image.
+        self.instance.__dict__.get(FOCUS, {}).pop(self.field.name, None)
         if save:
             self.instance.save()
 

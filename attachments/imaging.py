@@ -28,7 +28,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from . import embedded, headers, plan
 from .exceptions import ImageTooLarge, InvalidImage
-from .geometry import Plan, parse_geometry
+from .geometry import Plan, Point, parse_geometry
 from .memory import MemoryBudget
 from .styles import Style, StyleError
 
@@ -256,6 +256,7 @@ def render(
     max_frames: int = 500,
     budget: MemoryBudget = _UNLIMITED,
     decoded: Callable[[Shrink], None] | None = None,
+    focus: Point | None = None,
 ) -> Rendered:
     """Decode ``fp`` once and execute the rendition plan of ``styles`` on it.
 
@@ -279,10 +280,13 @@ def render(
     ``decoded`` is called once the original is decoded, before any style is
     made, with a ``Shrink``: a way to have that decode, upright and in sRGB,
     fitted within a small square (the worker's preview, published first).
+
+    ``focus``, the record's focal point, is kept in frame by the crop styles
+    that follow it (``plan.follows_focus``).
     """
     qualities = {"JPEG": jpeg_quality, "WEBP": webp_quality, "AVIF": avif_quality}
     try:
-        header = _open(fp, styles, max_pixels, qualities)
+        header = _open(fp, styles, max_pixels, qualities, focus)
         rendered = Rendered(header.size)
         with budget.hold(header.footprint):
             source = _decode(header)
@@ -594,14 +598,18 @@ class _Header:
 
 
 def _open(
-    fp: IO[bytes], styles: Sequence[Style], max_pixels: int, qualities: dict[str, int]
+    fp: IO[bytes],
+    styles: Sequence[Style],
+    max_pixels: int,
+    qualities: dict[str, int],
+    focus: Point | None,
 ) -> _Header:
     with _decoding(_UNREADABLE):
         im = _open_image(fp, _readable(), max_pixels)
         orientation = _orientation(im)
         size = _upright_size(im, orientation, max_pixels)
     swap = _TO_STORED[orientation][0]
-    outputs = plan.outputs(styles, size, _format(im), qualities)
+    outputs = plan.outputs(styles, size, _format(im), qualities, focus)
     resizes = [output.geometry.resize for output in outputs.values()]
     need = [max((resize[i ^ swap] for resize in resizes), default=1) for i in (0, 1)]
     full = im.size

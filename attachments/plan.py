@@ -13,6 +13,11 @@ it. So whether a style is made from its current declaration is a comparison
 (``due``), and which file stands in for a style not made yet is a function of
 the plan and that state (``stand_in``), neither touching storage.
 
+The record may also keep a focal point (``focus``: x, y as fractions of the
+upright original). Crop styles without a gravity of their own follow it
+(``follows_focus``), and their fingerprint includes it, so moving it makes
+exactly those styles due.
+
 Pure: no Django, no Pillow.
 """
 
@@ -24,22 +29,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .geometry import Plan
+from .geometry import Plan, Point
 from .styles import ANIMATED_FORMATS, EXTENSIONS, KEPT_FORMATS, Processor, Style
 
 __all__ = [
+    "FOCUS",
     "ORIGINAL",
     "PREVIEW",
     "Made",
     "Output",
     "due",
     "fingerprint",
+    "focus",
+    "follows_focus",
     "made",
     "original_size",
     "outputs",
     "planned_size",
     "preview",
     "stand_in",
+    "to_focus",
     "variants",
 ]
 
@@ -49,13 +58,37 @@ ORIGINAL = "original"
 # The key of the record's preview (a tiny image as a data: URI, see ``previews``):
 # not an identifier, so never a style's name ("preview" is a common one).
 PREVIEW = "@preview"
+# The key of the record's focal point, [x, y]; not an identifier either.
+FOCUS = "@focus"
+# Keys of a record's state that are not styles.
+_NOT_STYLES = frozenset({ORIGINAL, PREVIEW, FOCUS})
+# Digits a focal point keeps: a ten-thousandth of the image is below a pixel
+# for any image we accept, and the fingerprint of a point set twice stays put.
+FOCUS_DIGITS = 4
 
 
-def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
+def follows_focus(style: Style) -> bool:
+    """Whether ``style`` crops where the record's focal point is.
+
+    Only ``#`` crops that name no gravity: a gravity written in the style is
+    the developer's choice for every image (a banner cut from the top), the
+    default centre is only the absence of one.
+    """
+    geometry = style.geometry
+    return (
+        geometry.flag == "#"
+        and geometry.gravity is None
+        and geometry.width is not None
+        and geometry.height is not None
+    )
+
+
+def fingerprint(style: Style, qualities: Mapping[str, int], focus: Point | None = None) -> str:
     """Return a short hash of everything that decides ``style``'s pixels and encoding.
 
     The configured default qualities count only for a style without its own
-    quality, and only for the formats it may write.
+    quality, and only for the formats it may write; the record's ``focus``
+    only for a style that follows it.
     """
     declared = style.formats or ((style.format,) if style.format else ())
     formats = declared or KEPT_FORMATS
@@ -75,6 +108,8 @@ def fingerprint(style: Style, qualities: Mapping[str, int]) -> str:
         declaration["processors"] = [processor.name for processor in style.processors]
     if style.animated:
         declaration["animated"] = True
+    if focus is not None and follows_focus(style):
+        declaration["focus"] = [round(v, FOCUS_DIGITS) for v in focus]
     text = json.dumps(declaration, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -114,20 +149,27 @@ def outputs(
     size: tuple[int, int],
     source_format: str,
     qualities: Mapping[str, int],
+    focus: Point | None = None,
 ) -> dict[str, Output]:
-    """Plan every style in ``styles`` for an original of ``size`` (upright) in ``source_format``."""
+    """Plan every style in ``styles`` for an original of ``size`` (upright) in ``source_format``.
+
+    ``focus`` is the record's focal point, kept in frame by the styles that follow it.
+    """
     planned = {}
     for style in styles:
         if style.responsive:
             # Width by width, each in every format: one resize serves a width's formats.
             formats = style.formats or (style.output_format(source_format),)
-            for width, geometry in variants(style, size):
+            for width, geometry in variants(style, size, focus):
                 for fmt in formats:
-                    output = _output(style, qualities, geometry, fmt, width)
+                    output = _output(style, qualities, geometry, fmt, width, focus)
                     planned[output.key] = output
             continue
         fmt = style.output_format(source_format)
-        planned[style.name] = _output(style, qualities, style.geometry.plan(*size), fmt)
+        point = focus if follows_focus(style) else None
+        planned[style.name] = _output(
+            style, qualities, style.geometry.plan(*size, focus=point), fmt, focus=focus
+        )
     return planned
 
 
@@ -137,10 +179,11 @@ def _output(
     geometry: Plan,
     fmt: str,
     width: int | None = None,
+    focus: Point | None = None,
 ) -> Output:
     return Output(
         style=style.name,
-        fingerprint=fingerprint(style, qualities),
+        fingerprint=fingerprint(style, qualities, focus),
         geometry=geometry,
         format=fmt,
         quality=style.quality or qualities.get(fmt),
@@ -151,8 +194,12 @@ def _output(
     )
 
 
-def variants(style: Style, size: tuple[int, int]) -> list[tuple[int, Plan]]:
+def variants(
+    style: Style, size: tuple[int, int], focus: Point | None = None
+) -> list[tuple[int, Plan]]:
     """A responsive style's widths for an original of ``size`` (upright), each with its plan.
+
+    A cropped style without a gravity keeps the record's ``focus`` in frame.
 
     Never wider than the original, nor, cropped, than the widest crop it holds:
     the widths past that make one file at that width, the sharpest there is.
@@ -162,7 +209,8 @@ def variants(style: Style, size: tuple[int, int]) -> list[tuple[int, Plan]]:
     if style.crop is not None:
         limit = min(width, max(1, height * style.crop[0] // style.crop[1]))
     widths = sorted({min(w, limit) for w in style.widths})
-    return [(w, style.width_geometry(w).plan(*size)) for w in widths]
+    point = focus if follows_focus(style) else None
+    return [(w, style.width_geometry(w).plan(*size, focus=point)) for w in widths]
 
 
 # One file of a responsive style: (format, width, height).
@@ -236,9 +284,7 @@ def made(state: Any) -> dict[str, Made]:
     if not isinstance(state, Mapping):
         return {}
     entries = (
-        (name, Made.from_json(value))
-        for name, value in state.items()
-        if name not in (ORIGINAL, PREVIEW)
+        (name, Made.from_json(value)) for name, value in state.items() if name not in _NOT_STYLES
     )
     return {name: entry for name, entry in entries if entry is not None}
 
@@ -257,6 +303,35 @@ def preview(state: Any) -> str | None:
     return value if isinstance(value, str) and value.startswith("data:image/") else None
 
 
+def focus(state: Any) -> Point | None:
+    """The record's focal point as its state gives it, None if it has none."""
+    point = state.get(FOCUS) if isinstance(state, Mapping) else None
+    if (
+        isinstance(point, list | tuple)
+        and len(point) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
+        and all(0 <= v <= 1 for v in point)
+    ):
+        return float(point[0]), float(point[1])
+    return None
+
+
+def to_focus(value: Any) -> Point | None:
+    """Return ``value`` (``(x, y)``, fractions from 0 to 1; or None) as a stored focal point.
+
+    Raises ``ValueError`` for anything else.
+    """
+    if value is None:
+        return None
+    try:
+        x, y = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"a focal point is (x, y) or None, not {value!r}") from None
+    if not (0 <= x <= 1 and 0 <= y <= 1):  # also refuses NaN
+        raise ValueError(f"a focal point's x and y are fractions from 0 to 1, not {value!r}")
+    return round(x, FOCUS_DIGITS), round(y, FOCUS_DIGITS)
+
+
 def due(
     styles: Iterable[Style],
     state: Any,
@@ -271,10 +346,11 @@ def due(
     declaration (it is served until the style is made again).
     """
     entries = made(state)
+    point = focus(state)
     names = []
     for style in styles:
         entry = entries.get(style.name)
-        stale = entry is None or entry.fingerprint != fingerprint(style, qualities)
+        stale = entry is None or entry.fingerprint != fingerprint(style, qualities, point)
         if stale and not (missing_only and entry is not None and entry.ok):
             names.append(style.name)
     return names

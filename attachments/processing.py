@@ -77,7 +77,9 @@ def process(job: Job) -> Outcome:
     waiting = not published and job.pk is not None and plan.preview(row[1]) is None
     decoded = _preview_publisher(field, job) if waiting else None
     with (field.storage if published else staged).open(job.source, "rb") as original:
-        made = renditions.make(field, job.source, original, due, decoded=decoded)
+        made = renditions.make(
+            field, job.source, original, due, decoded=decoded, focus=plan.focus(row[1])
+        )
         if not published:
             original.seek(0)
             storage.put(field.storage, job.source, original)
@@ -144,6 +146,11 @@ def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[st
         rows = field.model._base_manager.using(using).filter(pk=job.object_id)
         state, replaced = made.merge(rows.values_list(field.styles_attname, flat=True).first())
         rows.update(**{field.state_attname: READY, field.styles_attname: state})
+        if field.queued and field.due(state, only=list(made.entries)):
+            # The focal point moved while these were made (a declaration
+            # changed under us works the same): what they show is already
+            # out of date, so the record goes round once more.
+            versions.enqueue(field, job.object_id, job.source, using=using)
     return replaced
 
 

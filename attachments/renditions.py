@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from . import imaging, memory, plan, storage
 from .conf import conf
+from .geometry import Point
 from .styles import Style
 
 if TYPE_CHECKING:
@@ -65,12 +66,15 @@ def make(
     styles: Sequence[Style],
     *,
     decoded: Callable[[imaging.Shrink], None] | None = None,
+    focus: Point | None = None,
 ) -> Made:
     """Render ``styles`` of the version ``original`` from ``content`` and store them.
 
-    A style the encoder refuses gets an entry with its error; the others are
-    written. Raises what ``imaging.render`` raises. ``decoded`` is called once
-    the original is decoded, before any style is made (see ``imaging.render``).
+    ``focus`` is the record's focal point (``plan.focus``), which crop styles
+    keep in frame. A style the encoder refuses gets an entry with its error;
+    the others are written. Raises what ``imaging.render`` raises. ``decoded``
+    is called once the original is decoded, before any style is made (see
+    ``imaging.render``).
     """
     defaults = qualities()
     rendered = imaging.render(
@@ -83,12 +87,15 @@ def make(
         max_frames=conf.MAX_FRAMES,
         budget=memory.shared(conf.MEMORY_BUDGET),
         decoded=decoded,
+        focus=focus,
     )
     made = Made(original, rendered.size)
     for style in styles:
         if style.name in rendered.errors:
             logger.warning("%s of %s: %s", field.field_id, original, rendered.errors[style.name])
-            entry = plan.Made(plan.fingerprint(style, defaults), error=rendered.errors[style.name])
+            entry = plan.Made(
+                plan.fingerprint(style, defaults, focus), error=rendered.errors[style.name]
+            )
             made.entries[style.name] = entry.to_json()
             continue
         files = [r for r in rendered.values() if r.style == style.name]

@@ -74,7 +74,7 @@ KEPT_FORMATS = ("GIF", "JPEG", "PNG", "WEBP")
 # (``{{ item.image.styles.thumb.url }}``), so they must be identifiers.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
-_RESERVED = frozenset({"original"})
+_RESERVED = frozenset({"original"})  # a key of a record's state (plan.py)
 _KEYS = frozenset({"geometry", "format", "quality", "options", "processors", "animated"})
 # A responsive style's keys: widths (and formats, crop) in place of geometry and format.
 _RESPONSIVE_KEYS = frozenset({"widths", "formats", "crop", "quality", "options", "processors"})

@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, router, transaction
 from django.db.models import F
 
-from . import queue, storage, transport
+from . import plan, queue, storage, transport
 from .conf import conf
+from .geometry import Point
 from .models import Job
-from .targets import PROCESSING
+from .targets import PROCESSING, READY
 
 if TYPE_CHECKING:
     from .fields import AttachmentField
@@ -41,6 +42,14 @@ class Replaced:
 
     previous: str  # the version the record pointed at, "" when it had none
     job: Job | None  # the new version's job, None when processed in the request
+
+
+@dataclass(frozen=True)
+class Refocused:
+    """What storing a record's focal point did."""
+
+    source: str  # the version whose styles are due now, "" when none are
+    styles: dict[str, Any]  # the record's state, with the new focus
 
 
 def lock(field: AttachmentField, object_id: object, using: str) -> str | None:
@@ -84,6 +93,38 @@ def replace(
         if field.queued:
             job = _enqueue(field, object_id, source, (previous,) if previous else (), using)
     return Replaced(previous=previous, job=job)
+
+
+def refocus(
+    field: AttachmentField, object_id: object, name: str, focus: Point | None, using: str
+) -> Refocused | None:
+    """Store the focal point of the version ``name`` and queue the remaking of what it makes due.
+
+    In one commit, and only while the record points at ``name``: a point of
+    an image the record no longer shows (a newer upload won) is dropped.
+
+    The styles that follow the focus (``plan.follows_focus``) are due once it
+    moves; their job is an ordinary job for the record's current original,
+    making only what is due (as ``reprocess_attachments``' jobs do), so the
+    old crops are served until the record names the new ones and a re-upload
+    meanwhile wins. A record still processing needs no job: its upload's job
+    reads the focus when it runs (and queues the record again if the focus
+    moved while it ran). Returns None, changing nothing, when the record is
+    gone or has moved on from ``name``.
+    """
+    with transaction.atomic(using=using, savepoint=False):
+        if lock(field, object_id, using) != name:
+            return None
+        rows = field.model._base_manager.using(using).filter(pk=object_id)
+        state, styles = rows.values_list(field.state_attname, field.styles_attname).get()
+        styles = {key: value for key, value in (styles or {}).items() if key != plan.FOCUS}
+        if focus is not None:
+            styles[plan.FOCUS] = list(focus)
+        rows.update(**{field.styles_attname: styles})
+        due = state == READY and bool(field.due(styles))
+        if due and field.queued:
+            _enqueue(field, object_id, name, (), using)
+    return Refocused(source=name if due else "", styles=styles)
 
 
 def clear(field: AttachmentField, object_id: object, using: str) -> bool:

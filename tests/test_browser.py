@@ -66,6 +66,17 @@ def wait(browser, condition, timeout: float = 60):
     return WebDriverWait(browser, timeout, poll_frequency=0.1).until(condition)
 
 
+def log_in(browser, site: str) -> None:
+    """Log into the admin as ``admin_user``."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{site}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("password")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait(browser, lambda b: b.find_elements(By.ID, "user-tools"))  # logged in
+
+
 def preview_src(browser) -> str:
     from selenium.webdriver.common.by import By
 
@@ -79,11 +90,7 @@ def test_admin_upload_shows_placeholder_then_the_thumbnail_without_reload(
 
     photo = tmp_path / "holiday.jpg"
     photo.write_bytes(images.jpeg((1600, 1200)))
-    browser.get(f"{site}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("admin")
-    browser.find_element(By.NAME, "password").send_keys("password")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    wait(browser, lambda b: b.find_elements(By.ID, "user-tools"))  # logged in
+    log_in(browser, site)
     browser.get(f"{site}/admin/demo_site/item/add/")
     browser.find_element(By.NAME, "title").send_keys("Holiday")
     browser.find_element(By.NAME, "image").send_keys(str(photo))
@@ -307,3 +314,72 @@ def test_a_picture_placeholder_fills_in_its_sources_and_the_browser_picks_one(
     assert img.get_attribute("data-attachment-state") == "ready"
     assert img.get_attribute("data-attachment-sizes") is None
     browser.save_screenshot(str(SHOTS / "picture-2-ready.png"))
+
+
+def test_admin_click_on_the_picture_sets_the_focal_point_the_crops_follow(
+    browser, site, admin_user, start_worker
+):
+    from PIL import Image, ImageStat
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    # Grey, with a red band in its right quarter that the centred crop leaves out.
+    picture = Image.new("RGB", (1600, 800), (150, 150, 150))
+    picture.paste((220, 30, 30), (1200, 0, 1600, 800))
+    item = Item(title="Band")
+    item.image.save("band.png", ContentFile(images.encode(picture, "PNG")))
+    assert start_worker("--burst").wait(timeout=60) == 0
+
+    def redness(item: Item) -> float:
+        square = item.image.styles["square"]
+        with square.storage.open(square.name) as fp:
+            red, green, _ = ImageStat.Stat(Image.open(fp).convert("RGB")).mean
+        return red - green
+
+    item = Item.objects.get(pk=item.pk)
+    assert redness(item) == pytest.approx(0, abs=1)
+
+    log_in(browser, site)
+    browser.get(f"{site}/admin/demo_site/item/{item.pk}/change/")
+    image = browser.find_element(By.CSS_SELECTOR, "[data-attachment-focus-image]")
+    wait(browser, lambda b: b.execute_script("return arguments[0].naturalWidth", image) > 0)
+    marker = browser.find_element(By.CSS_SELECTOR, "[data-attachment-focus-marker]")
+    assert not marker.is_displayed()
+    width, height = image.size["width"], image.size["height"]
+    assert (width, height) == (300, 150)  # the original, shown 300px wide
+    browser.save_screenshot(str(SHOTS / "focus-1-picker.png"))
+    # Selenium offsets are from the element's centre: this is (0.9, 0.3).
+    ActionChains(browser).move_to_element_with_offset(
+        image, round(width * 0.4), round(-height * 0.2)
+    ).click().perform()
+    assert marker.is_displayed()
+    field = browser.find_element(By.NAME, "image-focus")
+    x, y = map(float, field.get_attribute("value").split(","))
+    assert x == pytest.approx(0.9, abs=0.02)
+    assert y == pytest.approx(0.3, abs=0.03)
+    # From the keyboard too: down a tenth, then back up a fiftieth.
+    image.send_keys(Keys.SHIFT, Keys.ARROW_DOWN)
+    image.send_keys(Keys.ARROW_UP)
+    moved = tuple(map(float, field.get_attribute("value").split(",")))
+    assert moved == pytest.approx((x, y + 0.08), abs=0.001)
+    x, y = moved
+    browser.save_screenshot(str(SHOTS / "focus-2-clicked.png"))
+    browser.find_element(By.NAME, "_continue").click()
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".messagelist .success"))
+
+    item = Item.objects.get(pk=item.pk)
+    assert item.image.focus == pytest.approx((x, y))
+    before = item.image.styles["thumb"].name
+    assert start_worker("--burst").wait(timeout=60) == 0
+    item = Item.objects.get(pk=item.pk)
+    assert item.image.styles["thumb"].name == before
+    # The crop moved right, to the red band: half of it now.
+    assert redness(item) == pytest.approx((220 - 30) / 2, abs=10)
+
+    browser.get(f"{site}/admin/demo_site/item/{item.pk}/change/")
+    marker = browser.find_element(By.CSS_SELECTOR, "[data-attachment-focus-marker]")
+    assert marker.is_displayed()
+    browser.save_screenshot(str(SHOTS / "focus-3-saved.png"))
+    browser.get(f"{site}{item.image.styles['square'].url}")
+    browser.save_screenshot(str(SHOTS / "focus-4-square.png"))

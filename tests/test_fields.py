@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -9,7 +10,7 @@ from django.core import checks
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models
-from PIL import Image
+from PIL import Image, ImageStat
 
 from attachments import AttachmentField
 from attachments.exceptions import InvalidImage
@@ -493,3 +494,187 @@ def test_only_process_styles_are_made_in_the_request(monkeypatch):
     assert photo.image.styles["small"].name == small.name  # not made twice
     assert field.due(photo.image_styles) == []
     assert pixel_size(photo.image.styles["wide"]) == (300, 100)
+
+
+def halves(size: tuple[int, int] = (400, 200)) -> bytes:
+    """A PNG whose left half is red and right half blue: where a crop cut is plain to see."""
+    im = Image.new("RGB", size, (255, 0, 0))
+    im.paste((0, 0, 255), (size[0] // 2, 0, *size))
+    buffer = io.BytesIO()
+    im.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def mean_colour(file) -> tuple[int, ...]:
+    """The style's mean colour, to the nearest 8 (resampling blends the halves' seam)."""
+    with file.storage.open(file.name) as fp:
+        mean = ImageStat.Stat(Image.open(fp).convert("RGB")).mean
+    return tuple(min(255, round(value / 8) * 8) for value in mean)
+
+
+def ready(data: bytes | None = None) -> Item:
+    item = upload(data=data or halves(), name="halves.png")
+    work()
+    return Item.objects.get(pk=item.pk)
+
+
+def test_a_ready_record_has_no_focus_until_one_is_set():
+    item = ready()
+    assert item.image.focus is None
+    item.image.focus = (0.9, 0.5)
+    assert item.image.focus == (0.9, 0.5)  # on the instance at once, stored by save
+    assert Item.objects.get(pk=item.pk).image.focus is None
+    item.save()
+    assert Item.objects.get(pk=item.pk).image.focus == (0.9, 0.5)
+    assert Item.objects.filter(image_styles__has_key="@focus").get() == item
+    item.image.focus = None
+    item.save(update_fields=["image"])
+    assert Item.objects.get(pk=item.pk).image.focus is None
+
+
+def test_the_crop_styles_follow_the_focus_and_the_others_stay():
+    item = ready()
+    assert mean_colour(item.image.styles["square"]) == (128, 0, 128)  # centre: half and half
+    thumb = item.image.styles["thumb"].name
+    item.image.focus = (0.95, 0.5)
+    item.save()
+    assert Job.objects.count() == 1  # committed with the record
+    assert item.image.ready  # the old crop is served meanwhile
+    work()
+    item = Item.objects.get(pk=item.pk)
+    assert mean_colour(item.image.styles["square"]) == (0, 0, 255)
+    assert item.image.styles["thumb"].name == thumb
+    item.image.focus = (0.05, 0.5)
+    item.save()
+    work()
+    item = Item.objects.get(pk=item.pk)
+    assert mean_colour(item.image.styles["square"]) == (255, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "value", [(1.5, 0.5), (0.5,), "middle", (0.5, -0.1)], ids=["over", "one", "text", "under"]
+)
+def test_a_focus_out_of_the_image_is_refused(value):
+    item = ready()
+    with pytest.raises(ValueError, match="focal point"):
+        item.image.focus = value
+
+
+def test_an_empty_field_has_no_focus_to_set():
+    item = Item.objects.create(title="empty")
+    assert item.image.focus is None
+    with pytest.raises(ValueError, match="no file"):
+        item.image.focus = (0.5, 0.5)
+
+
+def test_a_focus_set_before_the_first_save_is_inserted_with_the_record():
+    item = Item(title="new")
+    item.image.save("halves.png", ContentFile(halves()), save=False)
+    item.image.focus = (0.95, 0.5)
+    item.save()
+    assert Item.objects.get(pk=item.pk).image.focus == (0.95, 0.5)
+    work()
+    assert Job.objects.count() == 0  # made from the start with it: nothing left due
+    assert mean_colour(Item.objects.get(pk=item.pk).image.styles["square"]) == (0, 0, 255)
+
+
+def test_a_new_upload_starts_without_the_focus_of_the_image_it_replaces():
+    item = ready()
+    item.image.focus = (0.95, 0.5)
+    item.save()
+    work()
+    item.image.save("other.png", ContentFile(halves()))
+    assert item.image.focus is None
+    work()
+    item = Item.objects.get(pk=item.pk)
+    assert item.image.focus is None
+    assert mean_colour(item.image.styles["square"]) == (128, 0, 128)
+
+
+def test_a_focus_set_on_a_record_still_processing_is_used_by_its_upload_job():
+    item = upload(data=halves(), name="halves.png")
+    item.image.focus = (0.05, 0.5)
+    item.save()
+    assert Job.objects.count() == 1  # the upload's own job will read it
+    work()
+    item = Item.objects.get(pk=item.pk)
+    assert mean_colour(item.image.styles["square"]) == (255, 0, 0)
+
+
+def test_a_field_processed_in_the_request_remakes_its_crops_on_commit(
+    django_capture_on_commit_callbacks,
+):
+    avatar = Avatar()
+    with django_capture_on_commit_callbacks(execute=True):
+        avatar.image.save("me.png", ContentFile(halves()))
+    icon = avatar.image.styles["icon"].name
+    with django_capture_on_commit_callbacks(execute=True):
+        avatar.image.focus = (1, 0)
+        avatar.save()
+    assert Job.objects.count() == 0
+    avatar = Avatar.objects.get(pk=avatar.pk)
+    assert avatar.image.styles["icon"].name != icon
+    assert mean_colour(avatar.image.styles["icon"]) == (0, 0, 255)
+    assert not avatar.image.storage.exists(icon)
+
+
+def post(item: Item, **data: object) -> ItemForm:
+    return ItemForm({"title": item.title, **data}, instance=item)
+
+
+def test_a_form_stores_the_focus_its_picker_posts():
+    item = ready()
+    form = post(item, **{"image-focus": "0.95,0.5"})
+    assert form.has_changed()
+    assert form.changed_data == ["image"]
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["image"] == item.image  # the kept file, with its new focus
+    form.save()
+    assert Item.objects.get(pk=item.pk).image.focus == (0.95, 0.5)
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("posted", ["", "0.95,0.5"], ids=["not clicked", "same"])
+def test_a_form_posting_no_new_focus_changes_nothing(posted):
+    item = ready()
+    item.image.focus = (0.95, 0.5)
+    item.save()
+    work()
+    item = Item.objects.get(pk=item.pk)
+    form = post(item, **{"image-focus": posted})
+    assert not form.has_changed()
+    assert form.is_valid(), form.errors
+    form.save()
+    assert Item.objects.get(pk=item.pk).image.focus == (0.95, 0.5)
+    assert Job.objects.count() == 0
+
+
+@pytest.mark.parametrize("posted", ["left", "1.5,0.5", "0.5"])
+def test_a_form_refuses_a_focus_that_is_no_point_of_the_image(posted):
+    item = ready()
+    form = post(item, **{"image-focus": posted})
+    assert form.has_changed()
+    assert not form.is_valid()
+    assert form.errors["image"] == ["Choose the focal point by clicking on the image."]
+
+
+def test_a_form_with_a_new_upload_ignores_the_point_clicked_on_the_old_image():
+    item = ready()
+    form = ItemForm(
+        {"title": "t", "image-focus": "0.95,0.5"},
+        {"image": SimpleUploadedFile("new.png", halves())},
+        instance=item,
+    )
+    assert form.is_valid(), form.errors
+    form.save()
+    item = Item.objects.get(pk=item.pk)
+    assert item.image.name.endswith("/new.png")
+    assert item.image.focus is None
+
+
+def test_a_form_shown_again_for_another_error_keeps_the_point_clicked():
+    item = ready()
+    form = ItemForm({"title": "", "image-focus": "0.95,0.5"}, instance=item)
+    assert not form.is_valid()
+    assert '<input type="hidden" name="image-focus" value="0.95,0.5">' in form.as_p()
+    assert Item.objects.get(pk=item.pk).image.focus is None  # nothing saved

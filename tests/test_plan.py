@@ -248,3 +248,134 @@ def test_a_responsive_styles_state_lists_its_files_and_gives_its_fallback():
     assert plan.planned_size(hero, {}) is None
     # An ordinary style's entry is as it was.
     assert "variants" not in made("10x10")
+
+
+@pytest.mark.parametrize(
+    ("spec", "follows"),
+    [
+        ("200x200#", True),
+        ("200x100#", True),
+        ("200x200#north", False),  # the style's own gravity wins
+        ("200x200#center", False),
+        ("200x200#0.3,0.7", False),
+        ("200x200>", False),
+        ("200x200^", False),
+        ("200x200!", False),
+        ("50%", False),
+    ],
+)
+def test_only_crops_without_a_gravity_of_their_own_follow_the_focus(spec, follows):
+    assert plan.follows_focus(style(spec)) is follows
+
+
+def test_the_focus_is_in_the_fingerprint_of_the_styles_that_follow_it_only():
+    crop, fit, north = style("200x200#"), style("100x100>"), style("200x200#north")
+    for each in (crop, fit, north):
+        # No focus: the fingerprints records made before focal points existed.
+        assert plan.fingerprint(each, Q, None) == plan.fingerprint(each, Q)
+    assert plan.fingerprint(crop, Q, (0.3, 0.7)) != plan.fingerprint(crop, Q)
+    assert plan.fingerprint(crop, Q, (0.3, 0.7)) != plan.fingerprint(crop, Q, (0.3, 0.6))
+    assert plan.fingerprint(crop, Q, (0.3, 0.7)) == plan.fingerprint(crop, Q, (0.30001, 0.7))
+    assert plan.fingerprint(fit, Q, (0.3, 0.7)) == plan.fingerprint(fit, Q)
+    assert plan.fingerprint(north, Q, (0.3, 0.7)) == plan.fingerprint(north, Q)
+
+
+def made_state(styles, focus=None):
+    state = {plan.ORIGINAL: [400, 200]}
+    for s in styles.values():
+        state[s.name] = {"fp": plan.fingerprint(s, Q, focus), "format": "PNG", "size": [1, 1]}
+    if focus is not None:
+        state[plan.FOCUS] = list(focus)
+    return state
+
+
+def test_moving_the_focus_makes_exactly_the_styles_that_follow_it_due():
+    styles = parse_styles(
+        {"thumb": "100x100>", "square": "200x200#", "banner": "300x50#north", "tall": "50x90#"}
+    )
+    state = made_state(styles)
+    assert plan.due(styles.values(), state, Q) == []
+    moved = {**state, plan.FOCUS: [0.2, 0.8]}
+    assert plan.due(styles.values(), moved, Q) == ["square", "tall"]
+    made_there = made_state(styles, (0.2, 0.8))
+    assert plan.due(styles.values(), made_there, Q) == []
+    unset = {k: v for k, v in made_there.items() if k != plan.FOCUS}
+    assert plan.due(styles.values(), unset, Q) == ["square", "tall"]
+    # The focus is no style, and none can be called so (its key is no identifier),
+    # while a style may be called "focus".
+    assert set(plan.made(made_there)) == set(styles)
+    with pytest.raises(Exception, match="@focus"):
+        parse_styles({plan.FOCUS: "10x10"})
+    assert list(parse_styles({"focus": "10x10"})) == ["focus"]
+
+
+def test_outputs_keep_the_focus_in_frame_of_the_styles_that_follow_it():
+    styles = parse_styles({"square": "200x200#", "west": "200x200#west", "fit": "100x100"})
+    centred = plan.outputs(styles.values(), (400, 200), "PNG", Q)
+    focused = plan.outputs(styles.values(), (400, 200), "PNG", Q, (0.9, 0.5))
+    assert centred["square"].geometry.crop == (100, 0, 300, 200)
+    assert focused["square"].geometry.crop == (200, 0, 400, 200)
+    assert focused["square"].fingerprint == plan.fingerprint(styles["square"], Q, (0.9, 0.5))
+    assert focused["west"] == centred["west"]
+    assert focused["west"].geometry.crop == (0, 0, 200, 200)
+    assert focused["fit"] == centred["fit"]
+
+
+@pytest.mark.parametrize(
+    ("state", "focus"),
+    [
+        ({plan.FOCUS: [0.25, 1]}, (0.25, 1.0)),
+        ({plan.FOCUS: [0, 0]}, (0.0, 0.0)),
+        ({}, None),
+        ({plan.FOCUS: [1.5, 0.5]}, None),  # not ours: ignored, not a crash
+        ({plan.FOCUS: "0.3,0.7"}, None),
+        ({plan.FOCUS: [True, 0.5]}, None),
+        ({plan.FOCUS: [0.5]}, None),
+        (None, None),
+    ],
+)
+def test_the_focus_is_read_from_a_record_state(state, focus):
+    assert plan.focus(state) == focus
+
+
+@pytest.mark.parametrize(
+    ("value", "point"),
+    [
+        ((0.3, 0.7), (0.3, 0.7)),
+        ([1, 0], (1.0, 0.0)),
+        (("0.123456", "0.5"), (0.1235, 0.5)),
+        (None, None),
+    ],
+)
+def test_a_focus_is_two_fractions_rounded_below_a_pixel(value, point):
+    assert plan.to_focus(value) == point
+
+
+@pytest.mark.parametrize("value", [(1.2, 0.5), (-0.1, 0), (float("nan"), 0.5), (0.5,), "x", 3])
+def test_anything_else_is_no_focus(value):
+    with pytest.raises(ValueError, match="focal point"):
+        plan.to_focus(value)
+
+
+def test_a_cropped_responsive_style_keeps_the_focus_in_frame_of_every_width():
+    hero = style({"widths": [100, 200], "crop": "1:1"}, name="hero")
+    north = style({"widths": [100, 200], "crop": "1:1#north"}, name="north")
+    assert plan.follows_focus(hero)
+    assert not plan.follows_focus(north)
+    centred = plan.outputs([hero, north], (400, 200), "PNG", Q)
+    focused = plan.outputs([hero, north], (400, 200), "PNG", Q, (1.0, 0.5))
+
+    def left_edges(outputs, name):  # where each crop starts, as a fraction of its resize
+        return [
+            o.geometry.crop[0] / o.geometry.resize[0] for o in outputs.values() if o.style == name
+        ]
+
+    assert left_edges(centred, "hero") == [0.25, 0.25]
+    assert left_edges(focused, "hero") == [0.5, 0.5]  # the right half: as far as it goes
+    assert {o.fingerprint for o in focused.values() if o.style == "hero"} == {
+        plan.fingerprint(hero, Q, (1.0, 0.5))
+    }
+    assert plan.fingerprint(hero, Q, (1.0, 0.5)) != plan.fingerprint(hero, Q)
+    assert [o for o in focused.values() if o.style == "north"] == [
+        o for o in centred.values() if o.style == "north"
+    ]

@@ -261,3 +261,167 @@ def test_processes_saving_at_random_beside_workers_keep_every_promise(start_work
     # A save that lost a race to insert a deleted record again staged its upload for nothing.
     leftovers.sweep(timedelta(0))
     assert_settled(colours)
+
+
+def halves() -> ContentFile:
+    """Left half red, right half blue: a crop's cut is plain in its colours."""
+    im = Image.new("RGB", (400, 200), RED)
+    im.paste(BLUE, (200, 0, 400, 200))
+    buffer = io.BytesIO()
+    im.save(buffer, "PNG")
+    return ContentFile(buffer.getvalue(), name="halves.png")
+
+
+def ready_halves() -> Item:
+    item = Item(title="halves")
+    item.image.save("halves.png", halves())
+    work()
+    return Item.objects.get(pk=item.pk)
+
+
+def move_focus(pk: int, point: tuple[float, float]) -> None:
+    item = Item.objects.get(pk=pk)
+    item.image.focus = point
+    item.save()
+
+
+def test_moving_the_focus_remakes_the_crops_and_leaves_every_other_file_alone(media):
+    item = ready_halves()
+    square, thumb, original = (
+        media / item.image.styles["square"].name,
+        media / item.image.styles["thumb"].name,
+        media / item.image.name,
+    )
+    untouched = {path: path.stat().st_mtime_ns for path in (thumb, original)}
+    move_focus(item.pk, (0.95, 0.5))
+    assert Job.objects.get().source == item.image.name
+    assert square.exists()  # served until the record names the new one
+    work()
+    item = Item.objects.get(pk=item.pk)
+    assert {path: path.stat().st_mtime_ns for path in untouched} == untouched
+    assert item.image.styles["thumb"].name == str(thumb.relative_to(media))
+    new_square = media / item.image.styles["square"].name
+    assert new_square != square
+    assert new_square.exists()
+    assert not square.exists()
+    assert colour_of(item, "square") == BLUE
+    assert not Job.objects.exists()
+
+
+def test_a_focus_chosen_on_an_image_the_record_no_longer_shows_is_dropped():
+    item = ready_halves()
+    stale = Item.objects.get(pk=item.pk)
+    item.image.save("new.png", halves())
+    stale.image.focus = (0.95, 0.5)
+    stale.save()
+    item = Item.objects.get(pk=item.pk)
+    assert item.image.name.endswith("/new.png")
+    assert item.image.focus is None
+    assert Job.objects.get().source == item.image.name  # the upload's, nothing else
+
+
+def test_a_focus_rolled_back_queues_nothing():
+    from django.db import transaction
+
+    item = ready_halves()
+    queued = []
+
+    def save_then_fail() -> None:
+        with transaction.atomic():
+            move_focus(item.pk, (0.95, 0.5))
+            queued.append(Job.objects.count())
+            raise RuntimeError("the rest of the save failed")
+
+    with pytest.raises(RuntimeError):
+        save_then_fail()
+    assert queued == [1]
+    assert Item.objects.get(pk=item.pk).image.focus is None
+    assert not Job.objects.exists()
+
+
+def test_a_re_upload_during_the_focus_job_wins(media, monkeypatch):
+    from attachments import renditions
+
+    item = ready_halves()
+    old_version = media / Path(item.image.name).parent
+    move_focus(item.pk, (0.95, 0.5))
+    real_make, written = renditions.make, []
+
+    def make_then_reupload(*args, **kwargs):
+        made = real_make(*args, **kwargs)
+        if not written:  # only in the focus job, not in the new upload's
+            written.extend(made.written)
+            Item.objects.get(pk=item.pk).image.save("new.png", png(GREEN))
+        return made
+
+    monkeypatch.setattr(renditions, "make", make_then_reupload)
+    work()
+    item = Item.objects.get(pk=item.pk)
+    assert item.image.name.endswith("/new.png")
+    assert item.image.ready
+    assert item.image.focus is None
+    assert colour_of(item, "square") == GREEN
+    assert written
+    assert not any((media / name).exists() for name in written)
+    assert not old_version.exists() or not any(old_version.iterdir())
+    assert not Job.objects.exists()
+
+
+def test_a_focus_moved_while_the_upload_job_runs_goes_round_once_more(monkeypatch):
+    from attachments import renditions
+
+    item = Item(title="halves")
+    item.image.save("halves.png", halves())
+    real_make, runs = renditions.make, []
+
+    def make_and_move_the_focus(*args, **kwargs):
+        made = real_make(*args, **kwargs)
+        runs.append(kwargs["focus"])
+        if len(runs) == 1:  # the record is still processing: no job of its own
+            move_focus(item.pk, (0.95, 0.5))
+            assert Job.objects.count() == 1
+        return made
+
+    monkeypatch.setattr(renditions, "make", make_and_move_the_focus)
+    work()
+    assert runs == [None, (0.95, 0.5)]
+    item = Item.objects.get(pk=item.pk)
+    assert colour_of(item, "square") == BLUE
+    assert not Item._meta.get_field("image").due(item.image_styles)
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("statement", BOUNDARIES)
+@pytest.mark.parametrize("then_work", [False, True], ids=["waiting", "published"])
+@pytest.mark.parametrize("paused", ["focus", "upload"])
+def test_a_focus_racing_an_upload_keeps_every_promise(statement, then_work, paused):
+    """A focus save and a re-upload, either between two statements of the other.
+
+    Whatever the order, the record ends at the newest upload with every style
+    made for the focus it holds, and no file of a crop or version it left behind.
+    """
+    uploads = Uploads()
+    item = uploads.published(BLACK)
+    a = Item.objects.get(pk=item.pk)
+
+    def upload_blue() -> None:
+        uploads.save(item.pk, BLUE)
+        if then_work:
+            work()
+
+    def focus_right() -> None:
+        move_focus(item.pk, (0.9, 0.1))
+        if then_work:
+            work()
+
+    if paused == "focus":
+        a.image.focus = (0.9, 0.1)
+        with paused_after(statement, upload_blue):
+            a.save()
+    else:
+        with paused_after(statement, focus_right):
+            uploads.save(item.pk, RED, a)
+    work()
+    assert_settled(uploads.colours)
+    item = Item.objects.get(pk=item.pk)
+    assert not Item._meta.get_field("image").due(item.image_styles)

@@ -34,7 +34,9 @@ def test_processing_shows_the_placeholder_and_says_so():
     assert '<p class="help" data-attachment-label="failed" hidden>Processing failed' in html
 
 
-def test_ready_shows_the_smallest_style():
+def test_ready_shows_the_smallest_style(monkeypatch):
+    styles = parse_styles({"thumb": "100x100>", "big": "400x400>"})  # no crop: no picker
+    monkeypatch.setattr(Item._meta.get_field("image"), "styles", styles)
     item = upload()
     work()
     item.refresh_from_db()
@@ -64,7 +66,8 @@ def test_admin_change_form_shows_placeholder_then_thumbnail(admin_client):
     work()
     item.refresh_from_db()
     page = admin_client.get(f"/admin/demo_site/item/{item.pk}/change/").content.decode()
-    assert item.image.styles["thumb"].url in page
+    # Its picture to click on: no style of Item keeps the whole frame 240px wide.
+    assert f'src="{item.image.url}"' in page
 
 
 def test_admin_upload_of_a_non_image_is_a_form_error(admin_client):
@@ -112,5 +115,69 @@ def test_inline_rows_show_their_previews_and_accept_uploads(admin_client):
     work()
     assert all(p.image.ready for p in gallery.photos.all())
     page = admin_client.get(url).content.decode()
+    # Their only style is a crop: the focal point picker shows each original.
+    assert page.count("data-attachment-focus-image") == 2
     for p in gallery.photos.all():
-        assert p.image.styles["thumb"].url in page
+        assert f'src="{p.image.url}"' in page
+
+
+def test_a_ready_image_with_crops_gets_a_focal_point_picker():
+    item = upload(images.jpeg((640, 480)))
+    work()
+    item.refresh_from_db()
+    html = ItemForm(instance=item).as_p()
+    # Without a style that keeps the whole frame and is large enough to click
+    # on, the picture is the original...
+    assert f'src="{item.image.url}"' in html
+    assert '<input type="hidden" name="image-focus" value="">' in html
+    assert "data-attachment-focus-marker" in html
+    assert 'style="left:50.00%;top:50.00%" hidden' in html  # no focus yet
+    item.image.focus = (0.25, 0.75)
+    html = ItemForm(instance=item).as_p()
+    assert '<input type="hidden" name="image-focus" value="0.25,0.75">' in html
+    assert 'style="left:25.00%;top:75.00%">' in html
+
+
+def test_the_picker_shows_the_smallest_whole_frame_style_large_enough(monkeypatch):
+    declaration = {"tiny": "100x100", "mid": "300x300>", "big": "600x600>", "cut": "50x50#"}
+    monkeypatch.setattr(Item._meta.get_field("image"), "styles", parse_styles(declaration))
+    item = upload(images.jpeg((640, 480)))
+    work()
+    item.refresh_from_db()
+    html = ItemForm(instance=item).as_p()
+    assert f'src="{item.image.styles["mid"].url}"' in html
+    assert f'src="{item.image.url}"' not in html
+
+
+def test_no_picker_while_processing_nor_for_a_field_without_crops(monkeypatch):
+    item = upload()
+    assert "image-focus" not in ItemForm(instance=item).as_p()
+    work()
+    item.refresh_from_db()
+    monkeypatch.setattr(Item._meta.get_field("image"), "styles", parse_styles({"t": "100x100"}))
+    html = ItemForm(instance=item).as_p()
+    assert "image-focus" not in html
+    assert 'class="attachment-preview"' in html
+
+
+def test_the_admin_stores_the_focus_its_picker_posts(admin_client):
+    item = upload(images.jpeg((640, 480)))
+    work()
+    url = f"/admin/demo_site/item/{item.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert 'name="image-focus"' in page
+    assert "attachments/focus.js" in page
+    response = admin_client.post(url, {"title": "x", "image-focus": "0.1,0.9"})
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert item.image.focus == (0.1, 0.9)
+    assert Job.objects.count() == 1
+
+
+def test_a_posted_focal_point_is_a_value_of_the_widget_even_without_a_file():
+    widget = AttachmentWidget()
+    assert widget.value_omitted_from_data({}, {}, "image")
+    assert not widget.value_omitted_from_data({"image-focus": "0.1,0.2"}, {}, "image")
+    assert widget.value_from_datadict({}, {}, "image") is None  # no picker, no wrapper
+    posted = widget.value_from_datadict({"image-focus": "0.1,0.2"}, {}, "image")
+    assert (posted.upload, posted.focus) == (None, "0.1,0.2")

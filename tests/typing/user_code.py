@@ -21,5 +21,9 @@ def show(item: Item, photo: Photo) -> None:
     assert_type(item.image.ready, bool)
     assert_type(item.image.processing, bool)
     assert_type(item.image.failed, bool)
+    assert_type(item.image.focus, tuple[float, float] | None)
+    item.image.focus = (0.3, 0.7)
+    item.image.focus = [0.3, 0.7]
+    item.image.focus = None
     assert_type(Item._meta.get_field("image"), AttachmentField)
     reveal_type(item.image.field)
