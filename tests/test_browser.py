@@ -307,3 +307,50 @@ def test_a_picture_placeholder_fills_in_its_sources_and_the_browser_picks_one(
     assert img.get_attribute("data-attachment-state") == "ready"
     assert img.get_attribute("data-attachment-sizes") is None
     browser.save_screenshot(str(SHOTS / "picture-2-ready.png"))
+
+
+def test_the_admin_shows_a_banners_blurred_preview_and_then_its_image_in_the_forms_box(
+    browser, site, admin_user, start_worker, tmp_path
+):
+    """A camera photo uploaded to a Banner: the admin form shows its blurred preview in the
+    16:9 box the image will fill, not the 24-pixel preview at its own size, and the
+    1280-pixel image it swaps in stays in that box."""
+    from selenium.webdriver.common.by import By
+
+    photo = tmp_path / "lake.jpg"
+    photo.write_bytes(images.jpeg_with_thumbnail(picture=images.landscape((1600, 1200))))
+    browser.get(f"{site}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("password")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait(browser, lambda b: b.find_elements(By.ID, "user-tools"))
+    browser.get(f"{site}/admin/demo_site/banner/add/")
+    browser.find_element(By.NAME, "title").send_keys("Lake")
+    browser.find_element(By.NAME, "image").send_keys(str(photo))
+    browser.find_element(By.NAME, "_continue").click()
+
+    def shown() -> dict[str, object]:
+        return browser.execute_script(
+            "var i = document.querySelector('.attachment-preview img');"
+            "return {src: i.src, filter: getComputedStyle(i).filter, complete: i.complete,"
+            " box: [i.width, i.height], natural: [i.naturalWidth, i.naturalHeight]};"
+        )
+
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".attachment-preview img"))
+    now = shown()
+    assert str(now["src"]).startswith("data:image/webp;base64,")
+    assert now["filter"] == "blur(5px)"  # ceil(200 / 48): the box as displayed
+    assert now["box"] == [200, 112]
+    browser.save_screenshot(str(SHOTS / "admin-preview-1-blurred.png"))
+
+    assert start_worker("--burst").wait(timeout=120) == 0
+    wait(
+        browser,
+        lambda b: (
+            re.search(r"-hero-1280w-[0-9a-f]+\.jpg$", str(shown()["src"]))
+            and shown()["complete"]
+            and shown()["filter"] == "none"
+        ),
+    )
+    assert shown()["box"] == [200, 112]
+    browser.save_screenshot(str(SHOTS / "admin-preview-2-ready.png"))
