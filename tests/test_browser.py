@@ -219,6 +219,13 @@ def test_public_page_shows_the_blurred_preview_until_the_image(browser, site, st
     scanner = Item(title="Scanner")
     scanner.image.save("scan.jpg", ContentFile(images.jpeg(picture=picture)))
     browser.get(f"{site}/")
+    # What most sites' stylesheets say: a scaled image takes the shape of what it loaded,
+    # the preview's 3:2 here, unless the preview keeps the style's square.
+    browser.execute_script(
+        "var s = document.createElement('style');"
+        "s.textContent = 'img { max-width: 100%; height: auto; }';"
+        "document.head.appendChild(s);"
+    )
 
     def img(title: str):
         return browser.find_element(By.XPATH, f"//li[div[normalize-space()='{title}']]//img")
@@ -253,6 +260,7 @@ def test_public_page_shows_the_blurred_preview_until_the_image(browser, site, st
     assert processing.publish_preview(field, job, previews.encode(small))
     wait(browser, lambda b: previewing("Scanner"))
     assert shown("Scanner")["filter"] == "blur(5px)"
+    assert shown("Scanner")["box"] == [200, 200]
     browser.save_screenshot(str(SHOTS / "preview-2-from-the-status-reply.png"))
 
     assert start_worker("--burst").wait(timeout=60) == 0

@@ -128,4 +128,5 @@ def test_a_blurred_preview_fills_the_styles_box_shrunk_into_the_forms():
     assert ' width="200"' in img
     assert ' height="112"' in img
     assert img.count(" style=") == 1
-    assert 'style="filter: blur(5px); clip-path: inset(0); object-fit: cover;display:block"' in img
+    blurred = "filter: blur(5px); clip-path: inset(0); object-fit: cover; aspect-ratio: 200 / 112"
+    assert f'style="{blurred};display:block"' in img
