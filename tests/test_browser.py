@@ -47,6 +47,7 @@ def browser() -> Iterator[object]:
         "--window-size=1200,900",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console_errors() reads it
     chrome = webdriver.Chrome(service=Service(driver), options=options)
     chrome.implicitly_wait(0)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -64,6 +65,11 @@ def wait(browser, condition, timeout: float = 60):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(browser, timeout, poll_frequency=0.1).until(condition)
+
+
+def console_errors(browser) -> list[str]:
+    """What the page logged as errors since the last call: failed loads, script errors."""
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def preview_src(browser) -> str:
@@ -362,3 +368,32 @@ def test_the_admin_shows_a_banners_blurred_preview_and_then_its_image_in_the_for
     )
     assert shown()["box"] == [200, 112]
     browser.save_screenshot(str(SHOTS / "admin-preview-2-ready.png"))
+
+
+def test_the_demo_pages_log_no_errors_while_their_images_settle(browser, site, start_worker):
+    """A visitor's console stays clean: no failed load (the favicon the demo's pages did
+    not declare was a 404 on each), no script error from the previews or the pictures."""
+    from selenium.webdriver.common.by import By
+
+    from demo_site.models import Banner
+
+    photo = images.jpeg_with_thumbnail(picture=images.landscape((1600, 1200)))
+    Item(title="Lake").image.save("lake.jpg", ContentFile(photo))
+    Banner(title="Lake").image.save("lake.jpg", ContentFile(photo))
+    browser.get(f"{site}/")
+    browser.switch_to.new_window("tab")
+    browser.get(f"{site}/banners/")
+    assert start_worker("--burst").wait(timeout=120) == 0
+    for window, path in zip(browser.window_handles, ("/", "/banners/"), strict=True):
+        browser.switch_to.window(window)
+        wait(
+            browser,
+            lambda b: all(
+                b.execute_script(
+                    "return arguments[0].complete && arguments[0].naturalWidth > 0", img
+                )
+                and img.get_attribute("data-attachment-state") == "ready"
+                for img in b.find_elements(By.TAG_NAME, "img")
+            ),
+        )
+        assert console_errors(browser) == [], path
