@@ -397,3 +397,56 @@ def test_the_demo_pages_log_no_errors_while_their_images_settle(browser, site, s
             ),
         )
         assert console_errors(browser) == [], path
+
+
+def test_a_picture_opened_before_its_preview_gets_it_blurred_in_its_box_then_avif(
+    browser, site, start_worker
+):
+    """A banner without an embedded thumbnail: the open page gets the worker's preview from
+    the status reply, blurred in the 16:9 box even where images take their loaded shape,
+    then the <picture>'s sources, and the browser picks AVIF."""
+
+    from demo_site.models import Banner
+
+    picture = images.landscape((1600, 1200))
+    banner = Banner(title="Scan")
+    banner.image.save("scan.png", ContentFile(images.encode(picture, "PNG")))
+    browser.get(f"{site}/banners/")
+    browser.execute_script(  # what most stylesheets say, over the demo's own aspect-ratio
+        "var s = document.createElement('style');"
+        "s.textContent = 'figure img { max-width: 100%; height: auto; aspect-ratio: auto; }';"
+        "document.head.appendChild(s);"
+    )
+
+    def shown() -> dict[str, object]:
+        return browser.execute_script(
+            "var i = document.querySelector('picture img'); return {src: i.currentSrc,"
+            " filter: getComputedStyle(i).filter, complete: i.complete, box: [i.width, i.height]};"
+        )
+
+    assert str(shown()["src"]).endswith("/static/attachments/processing.svg")
+    job = Job.objects.get(object_id=str(banner.pk))
+    small = picture.copy()
+    small.thumbnail((previews.SIDE, previews.SIDE))
+    field = Banner._meta.get_field("image")
+    assert processing.publish_preview(field, job, previews.encode(small))
+    wait(browser, lambda b: str(shown()["src"]).startswith("data:image/webp;base64,"))
+    wait(browser, lambda b: shown()["complete"])
+    width, height = shown()["box"]  # type: ignore[misc]
+    assert abs(width / height - 16 / 9) < 0.01, (width, height)  # not the preview's 4:3
+    assert shown()["filter"] != "none"
+    browser.save_screenshot(str(SHOTS / "picture-preview-1-from-the-status-reply.png"))
+
+    assert start_worker("--burst").wait(timeout=120) == 0
+    wait(
+        browser,
+        lambda b: (
+            str(shown()["src"]).endswith(".avif")
+            and shown()["complete"]
+            and shown()["filter"] == "none"
+        ),
+    )
+    width, height = shown()["box"]  # type: ignore[misc]
+    assert abs(width / height - 16 / 9) < 0.01, (width, height)
+    assert console_errors(browser) == []
+    browser.save_screenshot(str(SHOTS / "picture-preview-2-avif.png"))
