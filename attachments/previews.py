@@ -91,7 +91,11 @@ def img_style(width: int | None, height: int | None) -> str:
 
     The blur is about half a preview pixel as displayed, so the pixels melt
     into each other; ``clip-path`` keeps it from spilling past the box.
+    ``aspect-ratio`` keeps the style's shape where the page scales images
+    (``max-width: 100%; height: auto``): there the browser takes the shape of
+    the image loaded, the preview's, and the page would jump when the style came.
     """
     displayed = max(width or 0, height or 0) or 200
     radius = min(max(math.ceil(displayed / SIDE / 2), 2), 40)
-    return f"filter: blur({radius}px); clip-path: inset(0); object-fit: cover"
+    css = f"filter: blur({radius}px); clip-path: inset(0); object-fit: cover"
+    return f"{css}; aspect-ratio: {width} / {height}" if width and height else css

@@ -18,8 +18,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from . import plan, status
+from . import plan, previews, status
 from .styles import smallest
+
+# The largest side of the image a form shows, in CSS pixels.
+BOX = 200
 
 # The picker's picture is the smallest made style at least this wide that
 # keeps the whole frame, else the original (shown at most 300px wide): large
@@ -100,13 +103,25 @@ class AttachmentWidget(ClearableFileInput):
             "processing": _("Processing…"),
             "failed": _("Processing failed; the original is kept and the job can be retried."),
         }
-        attrs.pop("width", None)
-        attrs.pop("height", None)
+        width, height = attrs.pop("width", None), attrs.pop("height", None)
+        if width and height:
+            # The style's box shrunk into the form's: the blurred preview fills the
+            # box the image will, and the image (1280 pixels wide for a banner) fits.
+            scale = min(1, BOX / max(width, height))
+            attrs["width"], attrs["height"] = (max(1, round(n * scale)) for n in (width, height))
+            box = "display:block"
+            if "data-attachment-blurred" in attrs:
+                box = f"{previews.img_style(attrs['width'], attrs['height'])};{box}"
+        else:
+            box = f"display:block;max-width:{BOX}px;max-height:{BOX}px"
+        # One style attribute: a browser keeps the first of two, the preview's, which
+        # dropped the box and showed the 24-pixel preview at its own size.
+        attrs["style"] = box
         # Every label is there, shown in its own state only, so that the
         # failure of an upload shown as processing can be told in place.
         return format_html(
             '<div class="attachment-preview" data-attachment-preview data-state="{}">'
-            '<img{} alt="" style="max-width:200px;max-height:200px;display:block">'
+            '<img{} alt="">'
             "{}</div>",
             value.state,
             flatatt(attrs),

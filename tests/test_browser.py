@@ -47,6 +47,7 @@ def browser() -> Iterator[object]:
         "--window-size=1200,900",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console_errors() reads it
     chrome = webdriver.Chrome(service=Service(driver), options=options)
     chrome.implicitly_wait(0)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -64,6 +65,11 @@ def wait(browser, condition, timeout: float = 60):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(browser, timeout, poll_frequency=0.1).until(condition)
+
+
+def console_errors(browser) -> list[str]:
+    """What the page logged as errors since the last call: failed loads, script errors."""
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def log_in(browser, site: str) -> None:
@@ -226,6 +232,13 @@ def test_public_page_shows_the_blurred_preview_until_the_image(browser, site, st
     scanner = Item(title="Scanner")
     scanner.image.save("scan.jpg", ContentFile(images.jpeg(picture=picture)))
     browser.get(f"{site}/")
+    # What most sites' stylesheets say: a scaled image takes the shape of what it loaded,
+    # the preview's 3:2 here, unless the preview keeps the style's square.
+    browser.execute_script(
+        "var s = document.createElement('style');"
+        "s.textContent = 'img { max-width: 100%; height: auto; }';"
+        "document.head.appendChild(s);"
+    )
 
     def img(title: str):
         return browser.find_element(By.XPATH, f"//li[div[normalize-space()='{title}']]//img")
@@ -260,6 +273,7 @@ def test_public_page_shows_the_blurred_preview_until_the_image(browser, site, st
     assert processing.publish_preview(field, job, previews.encode(small))
     wait(browser, lambda b: previewing("Scanner"))
     assert shown("Scanner")["filter"] == "blur(5px)"
+    assert shown("Scanner")["box"] == [200, 200]
     browser.save_screenshot(str(SHOTS / "preview-2-from-the-status-reply.png"))
 
     assert start_worker("--burst").wait(timeout=60) == 0
@@ -314,6 +328,135 @@ def test_a_picture_placeholder_fills_in_its_sources_and_the_browser_picks_one(
     assert img.get_attribute("data-attachment-state") == "ready"
     assert img.get_attribute("data-attachment-sizes") is None
     browser.save_screenshot(str(SHOTS / "picture-2-ready.png"))
+
+
+def test_the_admin_shows_a_banners_blurred_preview_and_then_its_image_in_the_forms_box(
+    browser, site, admin_user, start_worker, tmp_path
+):
+    """A camera photo uploaded to a Banner: the admin form shows its blurred preview in the
+    16:9 box the image will fill, not the 24-pixel preview at its own size, and the
+    1280-pixel image it swaps in stays in that box."""
+    from selenium.webdriver.common.by import By
+
+    photo = tmp_path / "lake.jpg"
+    photo.write_bytes(images.jpeg_with_thumbnail(picture=images.landscape((1600, 1200))))
+    browser.get(f"{site}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("password")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait(browser, lambda b: b.find_elements(By.ID, "user-tools"))
+    browser.get(f"{site}/admin/demo_site/banner/add/")
+    browser.find_element(By.NAME, "title").send_keys("Lake")
+    browser.find_element(By.NAME, "image").send_keys(str(photo))
+    browser.find_element(By.NAME, "_continue").click()
+
+    def shown() -> dict[str, object]:
+        return browser.execute_script(
+            "var i = document.querySelector('.attachment-preview img');"
+            "return {src: i.src, filter: getComputedStyle(i).filter, complete: i.complete,"
+            " box: [i.width, i.height], natural: [i.naturalWidth, i.naturalHeight]};"
+        )
+
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".attachment-preview img"))
+    now = shown()
+    assert str(now["src"]).startswith("data:image/webp;base64,")
+    assert now["filter"] == "blur(5px)"  # ceil(200 / 48): the box as displayed
+    assert now["box"] == [200, 112]
+    browser.save_screenshot(str(SHOTS / "admin-preview-1-blurred.png"))
+
+    assert start_worker("--burst").wait(timeout=120) == 0
+    wait(
+        browser,
+        lambda b: (
+            re.search(r"-hero-1280w-[0-9a-f]+\.jpg$", str(shown()["src"]))
+            and shown()["complete"]
+            and shown()["filter"] == "none"
+        ),
+    )
+    assert shown()["box"] == [200, 112]
+    browser.save_screenshot(str(SHOTS / "admin-preview-2-ready.png"))
+
+
+def test_the_demo_pages_log_no_errors_while_their_images_settle(browser, site, start_worker):
+    """A visitor's console stays clean: no failed load (the favicon the demo's pages did
+    not declare was a 404 on each), no script error from the previews or the pictures."""
+    from selenium.webdriver.common.by import By
+
+    from demo_site.models import Banner
+
+    photo = images.jpeg_with_thumbnail(picture=images.landscape((1600, 1200)))
+    Item(title="Lake").image.save("lake.jpg", ContentFile(photo))
+    Banner(title="Lake").image.save("lake.jpg", ContentFile(photo))
+    browser.get(f"{site}/")
+    browser.switch_to.new_window("tab")
+    browser.get(f"{site}/banners/")
+    assert start_worker("--burst").wait(timeout=120) == 0
+    for window, path in zip(browser.window_handles, ("/", "/banners/"), strict=True):
+        browser.switch_to.window(window)
+        wait(
+            browser,
+            lambda b: all(
+                b.execute_script(
+                    "return arguments[0].complete && arguments[0].naturalWidth > 0", img
+                )
+                and img.get_attribute("data-attachment-state") == "ready"
+                for img in b.find_elements(By.TAG_NAME, "img")
+            ),
+        )
+        assert console_errors(browser) == [], path
+
+
+def test_a_picture_opened_before_its_preview_gets_it_blurred_in_its_box_then_avif(
+    browser, site, start_worker
+):
+    """A banner without an embedded thumbnail: the open page gets the worker's preview from
+    the status reply, blurred in the 16:9 box even where images take their loaded shape,
+    then the <picture>'s sources, and the browser picks AVIF."""
+
+    from demo_site.models import Banner
+
+    picture = images.landscape((1600, 1200))
+    banner = Banner(title="Scan")
+    banner.image.save("scan.png", ContentFile(images.encode(picture, "PNG")))
+    browser.get(f"{site}/banners/")
+    browser.execute_script(  # what most stylesheets say, over the demo's own aspect-ratio
+        "var s = document.createElement('style');"
+        "s.textContent = 'figure img { max-width: 100%; height: auto; aspect-ratio: auto; }';"
+        "document.head.appendChild(s);"
+    )
+
+    def shown() -> dict[str, object]:
+        return browser.execute_script(
+            "var i = document.querySelector('picture img'); return {src: i.currentSrc,"
+            " filter: getComputedStyle(i).filter, complete: i.complete, box: [i.width, i.height]};"
+        )
+
+    assert str(shown()["src"]).endswith("/static/attachments/processing.svg")
+    job = Job.objects.get(object_id=str(banner.pk))
+    small = picture.copy()
+    small.thumbnail((previews.SIDE, previews.SIDE))
+    field = Banner._meta.get_field("image")
+    assert processing.publish_preview(field, job, previews.encode(small))
+    wait(browser, lambda b: str(shown()["src"]).startswith("data:image/webp;base64,"))
+    wait(browser, lambda b: shown()["complete"])
+    width, height = shown()["box"]  # type: ignore[misc]
+    assert abs(width / height - 16 / 9) < 0.01, (width, height)  # not the preview's 4:3
+    assert shown()["filter"] != "none"
+    browser.save_screenshot(str(SHOTS / "picture-preview-1-from-the-status-reply.png"))
+
+    assert start_worker("--burst").wait(timeout=120) == 0
+    wait(
+        browser,
+        lambda b: (
+            str(shown()["src"]).endswith(".avif")
+            and shown()["complete"]
+            and shown()["filter"] == "none"
+        ),
+    )
+    width, height = shown()["box"]  # type: ignore[misc]
+    assert abs(width / height - 16 / 9) < 0.01, (width, height)
+    assert console_errors(browser) == []
+    browser.save_screenshot(str(SHOTS / "picture-preview-2-avif.png"))
 
 
 def test_admin_click_on_the_picture_sets_the_focal_point_the_crops_follow(

@@ -224,3 +224,27 @@ def test_tests_the_docs_cite_exist():
         cited |= set(re.findall(r"`(?:tests/test_\w+\.py::)?(test_\w+)`", text))
     assert cited
     assert cited <= defined, sorted(cited - defined)
+
+
+def test_the_responsive_howtos_template_reads_only_what_its_model_declares():
+    """Followed as written, a new project got ``alt=""``: the template read a field the
+    model did not have."""
+    page = "howto/responsive-images.md"
+    model = ast.parse(snippet(page, "class Article"))
+    declared = {
+        target.id
+        for node in ast.walk(model)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    read = set(re.findall(r"\barticle\.(\w+)", snippet(page, "attachment_picture")))
+    assert read <= declared
+
+
+def test_inline_python_reads_a_style_by_key():
+    """``file.styles`` is a mapping: ``.styles.thumb`` works in a template only."""
+    for page in PAGES:
+        for code in re.findall(r"`([^`\n]+)`", page.read_text()):
+            if not code.startswith("{"):
+                assert not re.search(r"\.styles\.(?!py\b)\w+", code), (page.name, code)

@@ -167,7 +167,9 @@ def test_tag_shows_the_preview_blurred_while_processing():
     assert f'src="{preview}"' in html
     assert ('width="100"' in html, 'height="75"' in html) == (True, True)
     # About half a preview pixel as displayed: ceil(100 / 24 / 2) = 3 px.
-    assert 'style="filter: blur(3px); clip-path: inset(0); object-fit: cover"' in html
+    # The style's shape kept where the page scales images with height: auto.
+    style = "filter: blur(3px); clip-path: inset(0); object-fit: cover; aspect-ratio: 100 / 75"
+    assert f'style="{style}"' in html
     assert "data-attachment-blurred" in html
     assert "data-attachment-status" in html  # still swapped for the style once made
     work()

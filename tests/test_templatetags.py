@@ -198,3 +198,24 @@ def test_made_in_the_request_it_is_a_picture_at_once_and_still_polls(monkeypatch
         f'srcset="{srcset(made, widths, "jpg")}" width="800">'
         "</picture>"
     )
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        '{% attachment_img item.image "thumb" style="border-radius: 6px" %}',
+        '{% attachment_picture item.image "hero" style="border-radius: 6px" %}',
+    ],
+)
+def test_a_style_given_to_the_tag_keeps_the_previews_blur(tag):
+    photo = ContentFile(images.jpeg_with_thumbnail((1600, 1200)))
+    item = Banner(title="x") if "picture" in tag else Item(title="x")
+    item.image.save("photo.jpg", photo)
+    html = render(tag, item=item)
+    assert html.count(" style=") == 1
+    style = html.split(' style="')[1].split('"')[0]
+    assert "filter: blur(" in style
+    assert style.endswith("; border-radius: 6px")  # the page's rules last: they win
+    work()
+    item.refresh_from_db()
+    assert 'style="border-radius: 6px"' in render(tag, item=item)

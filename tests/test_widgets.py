@@ -121,6 +121,22 @@ def test_inline_rows_show_their_previews_and_accept_uploads(admin_client):
         assert f'src="{p.image.url}"' in page
 
 
+def test_a_blurred_preview_fills_the_styles_box_shrunk_into_the_forms():
+    from demo_site.models import Banner
+
+    banner = Banner(title="Lake")
+    banner.image.save("lake.jpg", ContentFile(images.jpeg_with_thumbnail((1600, 1200))))
+    html = AttachmentWidget().render("image", banner.image)
+    img = html[html.index("<img") : html.index(">", html.index("<img"))]
+    # The 16:9 hero's 1280x720 box, within 200 pixels; one style attribute, as a
+    # browser would ignore a second one.
+    assert ' width="200"' in img
+    assert ' height="112"' in img
+    assert img.count(" style=") == 1
+    blurred = "filter: blur(5px); clip-path: inset(0); object-fit: cover; aspect-ratio: 200 / 112"
+    assert f'style="{blurred};display:block"' in img
+
+
 def test_a_ready_image_with_crops_gets_a_focal_point_picker():
     item = upload(images.jpeg((640, 480)))
     work()

@@ -16,35 +16,38 @@ register = template.Library()
 
 
 @register.simple_tag
-def attachment_img(file: Any, style: str, alt: str = "", **attrs: Any) -> SafeString | str:
-    """Render an ``<img>`` of ``style``; while processing, the placeholder that swaps itself."""
+def attachment_img(file: Any, style_name: str, alt: str = "", **attrs: Any) -> SafeString | str:
+    """Render an ``<img>`` of a style; while processing, the placeholder that swaps itself.
+
+    ``style="..."`` is the ``<img>``'s CSS, as any other attribute (hence ``style_name``).
+    """
     if not file:
         return ""
-    _check_style(file, style)
-    return format_html(
-        "<img{}>", flatatt({**status.img_attrs(file, style), "alt": alt, **_attrs(attrs)})
-    )
+    _check_style(file, style_name)
+    img = status.img_attrs(file, style_name)
+    return format_html("<img{}>", flatatt(_img(img, alt, attrs)))
 
 
 @register.simple_tag
 def attachment_picture(
-    file: Any, style: str, sizes: str = "100vw", alt: str = "", **attrs: Any
+    file: Any, style_name: str, sizes: str = "100vw", alt: str = "", **attrs: Any
 ) -> SafeString | str:
     """Render a ``<picture>`` of a responsive style: a ``<source>`` per format, an ``<img>``.
 
     While its files are not made, the ``<img>`` alone, as ``attachment_img``
-    renders it: the placeholder swaps itself, sources and all.
+    renders it: the placeholder swaps itself, sources and all. ``style="..."``
+    is the ``<img>``'s CSS.
     """
     if not file:
         return ""
-    _check_style(file, style)
-    if not file.field.styles[style].responsive:
+    _check_style(file, style_name)
+    if not file.field.styles[style_name].responsive:
         raise template.TemplateSyntaxError(
-            f"Style {style!r} of {file.field.field_id} declares no widths; "
+            f"Style {style_name!r} of {file.field.field_id} declares no widths; "
             "use attachment_img for it."
         )
-    img = status.img_attrs(file, style)
-    made = pictures.picture(file, style)
+    img = status.img_attrs(file, style_name)
+    made = pictures.picture(file, style_name)
     if made is not None:
         img.update(srcset=made.srcset, sizes=sizes)
     elif "data-attachment-status" in img:
@@ -59,7 +62,7 @@ def attachment_picture(
     return format_html(
         "<picture>{}<img{}></picture>",
         sources,
-        flatatt({**img, "alt": alt, **_attrs(attrs)}),
+        flatatt(_img(img, alt, attrs)),
     )
 
 
@@ -70,9 +73,14 @@ def _check_style(file: Any, style: str) -> None:
         )
 
 
-def _attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+def _img(img: dict[str, Any], alt: str, attrs: dict[str, Any]) -> dict[str, Any]:
     # data_role="x" becomes data-role="x"; class="x" works as it is.
-    return {key.rstrip("_").replace("_", "-"): value for key, value in attrs.items()}
+    given = {key.rstrip("_").replace("_", "-"): value for key, value in attrs.items()}
+    if "style" in img and "style" in given:
+        # The page's own rules after the preview's blur: both apply, the page's win
+        # where both speak. Replacing it showed the 24-pixel preview unblurred.
+        given["style"] = f"{img['style']}; {given['style']}"
+    return {**img, "alt": alt, **given}
 
 
 @register.simple_tag

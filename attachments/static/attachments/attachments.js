@@ -29,6 +29,11 @@
     img.style.filter = "blur(" + radius + "px)";
     img.style.clipPath = "inset(0)";
     img.style.objectFit = "cover";
+    // The style's shape, where the page lets images take their own (height: auto).
+    var width = img.getAttribute("width"), height = img.getAttribute("height");
+    if (width && height) {
+      img.style.aspectRatio = width + " / " + height;
+    }
     img.setAttribute("data-attachment-blurred", "");
   }
 
@@ -36,6 +41,7 @@
     img.style.filter = "";
     img.style.clipPath = "";
     img.style.objectFit = "";
+    img.style.aspectRatio = "";
     img.removeAttribute("data-attachment-blurred");
   }
 
