@@ -10,7 +10,7 @@ was made from (see ``plan``). Reading either costs no query.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, cast, overload
 
 from django import forms
@@ -368,6 +368,7 @@ class AttachmentField(models.FileField):
                 companion().contribute_to_class(cls, attname)
         if not cls._meta.abstract:
             targets.register(self)
+            versions.commit_once(cls, _prepare_save)
             uid = f"attachments:{cls._meta.label_lower}.{name}"
             post_save.connect(self._after_save, sender=cls, weak=False, dispatch_uid=uid)
             pre_delete.connect(self._before_delete, sender=cls, weak=False, dispatch_uid=uid)
@@ -434,6 +435,19 @@ class AttachmentField(models.FileField):
                 return file
         return F(self.attname)
 
+    def stage(self, instance: models.Model) -> bool:
+        """Stage the instance's new upload, if any; return whether its save changes the version.
+
+        As the save's ``pre_save`` would, which then finds it staged.
+        """
+        file = getattr(instance, self.attname)
+        if file and not file._committed:
+            file.save(file.name, file.file, save=False)
+        if isinstance(instance.__dict__.get(PENDING, {}).get(self.name), Upload):
+            return True
+        # Emptied since it was loaded: pre_save clears the version.
+        return not file and bool(getattr(instance, self.state_attname))
+
     def _after_save(
         self, sender: type[models.Model], instance: models.Model, **kwargs: Any
     ) -> None:
@@ -457,3 +471,14 @@ class AttachmentField(models.FileField):
         name = versions.lock(self, instance.pk, using)
         if name is not None:
             versions.forget(self, instance.pk, name, using)
+
+
+def _prepare_save(instance: models.Model, update_fields: Collection[str] | None) -> bool:
+    """Stage the save's uploads; return whether it changes an attachment (``commit_once``)."""
+    changes = False
+    for field in instance._meta.concrete_fields:
+        if isinstance(field, AttachmentField) and (
+            update_fields is None or field.name in update_fields
+        ):
+            changes = field.stage(instance) or changes
+    return changes

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from PIL import Image
 
@@ -201,17 +202,27 @@ def test_deleting_a_stale_instance_deletes_the_version_the_row_holds():
     assert_settled(uploads.colours)  # nothing published is left
 
 
+class Killed(BaseException):
+    """The web process dying where it is."""
+
+
+def die(**kwargs: object) -> None:
+    raise Killed
+
+
+def remove_the_one_leftover() -> None:
+    """What a dead process staged is nobody's: housekeeping's to remove."""
+    assert orphans.requeue(timedelta(0)) == 0
+    staged = storage.staging_storage()
+    leftovers = files_under(staged.location)
+    assert len(leftovers) == 1
+    staged.delete(leftovers.pop())
+
+
 def test_a_reupload_killed_before_its_job_leaves_no_orphan_and_no_old_version(monkeypatch):
     """(c): a web process dying between the record's and the job's commits."""
     uploads = Uploads()
     item = uploads.published(BLACK)
-
-    class Killed(BaseException):
-        pass
-
-    def die(**kwargs: object) -> None:
-        raise Killed
-
     monkeypatch.setattr(queue, "enqueue", die)
     with pytest.raises(Killed):
         uploads.save(item.pk, RED)
@@ -220,13 +231,25 @@ def test_a_reupload_killed_before_its_job_leaves_no_orphan_and_no_old_version(mo
     item.refresh_from_db()
     assert item.image.ready
     assert uploads.colours[item.image.name] == BLACK
-    assert orphans.requeue(timedelta(0)) == 0
-    # What the dead process staged is nobody's: housekeeping's to remove.
-    staged = storage.staging_storage()
-    leftovers = files_under(staged.location)
-    assert len(leftovers) == 1
-    staged.delete(leftovers.pop())
+    remove_the_one_leftover()
     assert_settled({name: c for name, c in uploads.colours.items() if c == BLACK})
+
+
+@pytest.mark.parametrize("staged", [True, False], ids=["file-saved-first", "form-assigned"])
+def test_a_new_record_killed_before_its_job_is_not_saved_at_all(monkeypatch, staged):
+    """Outside a transaction too, a new record's INSERT commits with its job, or not at all."""
+    item = Item(title="new")
+    if staged:
+        item.image.save("x.png", png(RED), save=False)
+    else:  # as a ModelForm does: the upload is staged by the save
+        item.image = SimpleUploadedFile("x.png", png(RED).read())
+    monkeypatch.setattr(queue, "enqueue", die)
+    with pytest.raises(Killed):
+        item.save()
+    monkeypatch.undo()
+    assert not Item.objects.exists()
+    remove_the_one_leftover()
+    assert_settled({})
 
 
 @pytest.mark.slow
