@@ -27,10 +27,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connections, models, router, transaction
-from django.db.models import F
 from django.db.models.base import ModelBase
 
 from . import queue, storage, transport
@@ -93,17 +92,27 @@ def commit_once(
 
 def lock(field: AttachmentField, object_id: object, using: str) -> str | None:
     """Lock the record's row until the transaction ends; return its name, None when gone."""
-    rows = field.model._base_manager.using(using).filter(pk=object_id)
-    if not connections[using].features.has_select_for_update:
-        # SQLite: take the write lock with the first statement. A read first
-        # would have to be upgraded to a write, which SQLite refuses at once,
-        # without waiting, when another writer is about to commit.
-        if not rows.update(**{field.state_attname: F(field.state_attname)}):
-            return None
-        rows = rows.all()
-    else:
-        rows = rows.select_for_update()
-    return rows.values_list(field.attname, flat=True).first()
+    connection = connections[using]
+    if connection.features.has_select_for_update:
+        rows = field.model._base_manager.using(using).filter(pk=object_id).select_for_update()
+        return rows.values_list(field.attname, flat=True).first()
+    # SQLite: take the write lock with the first statement, a no-op UPDATE that
+    # reads the name too. A read first would have to be upgraded to a write,
+    # which SQLite refuses at once, without waiting, when another writer is
+    # about to commit. (The ORM's update() returns no rows: raw SQL.)
+    opts, qn = field.model._meta, connection.ops.quote_name
+    pk, state = opts.pk, cast("models.Field[Any, Any]", opts.get_field(field.state_attname))
+    table, name, state_column, pk_column = (
+        qn(str(identifier)) for identifier in (opts.db_table, field.column, state.column, pk.column)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {state_column} = {state_column} "
+            f"WHERE {pk_column} = %s RETURNING {name}",
+            [pk.get_db_prep_value(pk.to_python(object_id), connection)],
+        )
+        row = cursor.fetchone()
+    return None if row is None else str(row[0])
 
 
 def replace(
