@@ -14,6 +14,7 @@ import json
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -22,10 +23,11 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, models, transaction
+from django.test.utils import isolate_apps
 from PIL import Image
 
-from attachments import leftovers, orphans, queue, storage
+from attachments import AttachmentField, leftovers, orphans, queue, storage, versions
 from attachments.models import Job
 from demo_site.models import Item
 from tests.conftest import ROOT, child_environ
@@ -284,3 +286,43 @@ def test_processes_saving_at_random_beside_workers_keep_every_promise(start_work
     # A save that lost a race to insert a deleted record again staged its upload for nothing.
     leftovers.sweep(timedelta(0))
     assert_settled(colours)
+
+
+@isolate_apps("tests.testapp")
+def test_the_row_lock_reads_the_name_whatever_the_primary_key_and_columns():
+    """A UUID key, and a child model whose field has a column name of its own."""
+
+    class Thing(models.Model):
+        id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+        image = AttachmentField(upload_to="things", styles={"thumb": "10x10"}, blank=True)
+
+        class Meta:
+            app_label = "testapp"
+
+    class Parent(models.Model):
+        title = models.CharField(max_length=10, default="")
+
+        class Meta:
+            app_label = "testapp"
+
+    class Child(Parent):
+        image = AttachmentField(upload_to="children", db_column="picture", blank=True)
+
+        class Meta:
+            app_label = "testapp"
+
+    thing_field, child_field = Thing._meta.get_field("image"), Child._meta.get_field("image")
+    with connection.schema_editor() as editor:
+        for model in (Thing, Parent, Child):
+            editor.create_model(model)
+    try:
+        thing = Thing.objects.create(image="things/a/1.jpg", image_state="ready")
+        child = Child.objects.create(image="children/b/2.jpg", image_state="ready")
+        with transaction.atomic():
+            assert versions.lock(thing_field, str(thing.pk), "default") == "things/a/1.jpg"
+            assert versions.lock(thing_field, str(uuid.uuid4()), "default") is None
+            assert versions.lock(child_field, str(child.pk), "default") == "children/b/2.jpg"
+    finally:
+        with connection.schema_editor() as editor:
+            for model in (Child, Parent, Thing):
+                editor.delete_model(model)
