@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/upload.py [--quick] [--requests N] [--hostile-mb MB]
     .venv/bin/python benchmarks/upload.py [--quick] [--requests N] --baseline REV
     .venv/bin/python benchmarks/upload.py --only-process [--quick] [--requests N]
+    .venv/bin/python benchmarks/upload.py --breakdown [--quick] [--requests N]
 
 Multipart POSTs of an 18 MP camera-sized JPEG (``corpus.big_jpeg``, about 5 MB)
 to views that validate a ModelForm and save it (``benchmarks/uploadapp``), one
@@ -44,7 +45,8 @@ checkout's ``attachments`` and one running git revision REV's (extracted with
 interleaved request by request, and the table gives each p50 and their ratio.
 
 ``--only-process`` measures instead what each style named in a field's
-``only_process`` adds to the request (see ``only_process_cost``).
+``only_process`` adds to the request (see ``only_process_cost``), and
+``--breakdown`` what each part of the background upload adds (see ``breakdown``).
 """
 
 from __future__ import annotations
@@ -166,7 +168,15 @@ def main() -> None:
         action="store_true",
         help="instead: what each style named in only_process adds to the request",
     )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="instead: what each part of the background upload adds to a plain one",
+    )
     args = parser.parse_args()
+    if args.breakdown:
+        breakdown(args.requests or (100 if args.quick else 400))
+        return
     if args.only_process:
         only_process_cost(args.requests or (5 if args.quick else 15))
         return
@@ -459,6 +469,126 @@ def only_process_cost(repeats: int) -> None:
     finally:
         field.only_process = ()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# breakdown: where the background upload's extra time goes ---------------------------------------
+
+
+def breakdown(repeats: int) -> None:
+    """Time, in this process, each thing the background upload does that a plain one does not.
+
+    The median of ``repeats`` rounds, each part timed in turn within a round,
+    on a SQLite database in a temporary folder like the server's: the header
+    probe, the name, the staged write (the version's own folder) against the
+    plain write, and the database's work, statements and commit, against the
+    plain record's INSERT. Their sum is what the request costs over a plain
+    upload, less what the form and the save do in Python around them.
+    """
+    folder = tempfile.mkdtemp(prefix="attachments-bench-breakdown-")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE=SETTINGS,
+        UPLOADAPP_DB="sqlite",
+        UPLOADAPP_DB_NAME=os.path.join(folder, "db.sqlite3"),
+        UPLOADAPP_MEDIA_ROOT=os.path.join(folder, "media"),
+    )
+    import django
+
+    django.setup()
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from attachments import storage, validation, versions
+    from benchmarks.uploadapp.models import BackgroundUpload, PlainUpload
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    field = BackgroundUpload._meta.get_field("image")
+    plain_storage = PlainUpload._meta.get_field("image").storage
+    big = corpus.big_jpeg()
+    small = small_jpeg(big)
+    name = "background/0123456789abcdef0123456789abcdef/photo.jpg"
+    columns = {"image_state": "processing", "image_styles": {"original": [1224, 816]}}
+
+    # Read from the start each time (the probe rewinds, a write reads all of it).
+    small_upload, big_upload = (SimpleUploadedFile("photo.jpg", d) for d in (small, big))
+
+    def ours_in_a_transaction() -> None:
+        with transaction.atomic():
+            record = BackgroundUpload.objects.create(image=name, **columns)
+            versions.enqueue(field, record.pk, name, new_record=True)
+
+    parts = {
+        "header probe, 1 MP JPEG": lambda: validation.validate_upload(small_upload),
+        "header probe, 18 MP JPEG": lambda: validation.validate_upload(big_upload),
+        "name (slug, upload_to, folder)": lambda: storage.unique_name(
+            field.generate_filename(None, storage.upload_filename("photo.jpg", "JPEG"))
+        ),
+        "staged write, 1 MP, own folder": lambda: storage.staging_storage().save(
+            storage.unique_name("background/photo.jpg"), small_upload
+        ),
+        "plain write, 1 MP": lambda: plain_storage.save("plain/photo.jpg", small_upload),
+        "record + job, one commit": ours_in_a_transaction,
+        "plain record, autocommit": lambda: PlainUpload.objects.create(image="plain/photo.jpg"),
+    }
+    times: dict[str, list[float]] = {label: [] for label in parts}
+    try:
+        order = list(parts.items())
+        for round_ in range(repeats):
+            # Each part comes first in turn: none always pays for the one before.
+            shift = round_ % len(order)
+            for label, part in order[shift:] + order[:shift]:
+                start = time.perf_counter()
+                part()
+                times[label].append(time.perf_counter() - start)
+        with transaction.atomic():  # the statements alone, their commit aside
+            for label, part in (
+                ("record + job, statements", ours_in_a_transaction),
+                (
+                    "plain record, statement",
+                    lambda: PlainUpload.objects.create(image="plain/photo.jpg"),
+                ),
+            ):
+                times[label] = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    part()
+                    times[label].append(time.perf_counter() - start)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    us = {label: statistics.median(values) * 1e6 for label, values in times.items()}
+    added = {
+        "header probe (1 MP / 18 MP)": (
+            us["header probe, 1 MP JPEG"],
+            us["header probe, 18 MP JPEG"],
+        ),
+        "name: slug of the client's, upload_to, a folder of its own": (
+            us["name (slug, upload_to, folder)"],
+        )
+        * 2,
+        "staged write against the plain write (the folder, 1 MP)": (
+            us["staged write, 1 MP, own folder"] - us["plain write, 1 MP"],
+        )
+        * 2,
+        "database: record + job against the plain record, commit included": (
+            us["record + job, one commit"] - us["plain record, autocommit"],
+        )
+        * 2,
+        "  of which statements (record's columns, the job's INSERT)": (
+            us["record + job, statements"] - us["plain record, statement"],
+        )
+        * 2,
+    }
+    print(f"\nWhat the background upload adds to a plain one, median of {repeats}, µs")
+    print(f"(SQLite, rollback journal, synchronous=FULL; load average {os.getloadavg()[0]:.1f})\n")
+    print(f"{'part':68}{'1 MP':>8}{'18 MP':>8}")
+    for label, (one, eighteen) in added.items():
+        print(f"{label:68}{one:8.0f}{eighteen:8.0f}")
+    total = [sum(v[i] for k, v in added.items() if not k.startswith(" ")) for i in (0, 1)]
+    print(f"{'sum':68}{total[0]:8.0f}{total[1]:8.0f}")
+    print(
+        "(an 18 MP upload is renamed from Django's temporary file, a plain one too: "
+        "its write adds only the folder)"
+    )
 
 
 if __name__ == "__main__":
