@@ -112,7 +112,7 @@ def lock(field: AttachmentField, object_id: object, using: str) -> str | None:
             [pk.get_db_prep_value(pk.to_python(object_id), connection)],
         )
         row = cursor.fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else str(row[0] or "")  # a NULL name: no version
 
 
 def replace(
