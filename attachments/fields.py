@@ -10,7 +10,7 @@ was made from (see ``plan``). Reading either costs no query.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, cast, overload
 
 from django import forms
@@ -417,6 +417,7 @@ class AttachmentField(models.FileField):
                 companion().contribute_to_class(cls, attname)
         if not cls._meta.abstract:
             targets.register(self)
+            versions.commit_once(cls, _prepare_save)
             uid = f"attachments:{cls._meta.label_lower}.{name}"
             post_save.connect(self._after_save, sender=cls, weak=False, dispatch_uid=uid)
             pre_delete.connect(self._before_delete, sender=cls, weak=False, dispatch_uid=uid)
@@ -488,6 +489,21 @@ class AttachmentField(models.FileField):
             self._refocus(model_instance, file.name, point, using)
         return F(self.attname)
 
+    def stage(self, instance: models.Model) -> bool:
+        """Stage the instance's new upload, if any; return whether its save changes the version.
+
+        As the save's ``pre_save`` would, which then finds it staged. A new
+        focal point counts: its save stores it under the row lock too.
+        """
+        file = getattr(instance, self.attname)
+        if file and not file._committed:
+            file.save(file.name, file.file, save=False)
+        entry = instance.__dict__.get(PENDING, {}).get(self.name)
+        if isinstance(entry, Upload) or self.name in instance.__dict__.get(FOCUS, {}):
+            return True
+        # Emptied since it was loaded: pre_save clears the version.
+        return not file and bool(getattr(instance, self.state_attname))
+
     def _refocus(self, instance: models.Model, name: str, point: Point | None, using: str) -> None:
         """Store the focal point of ``name``; remake what it makes due (``versions.refocus``)."""
         refocused = versions.refocus(self, instance.pk, name, point, using)
@@ -520,3 +536,14 @@ class AttachmentField(models.FileField):
         name = versions.lock(self, instance.pk, using)
         if name is not None:
             versions.forget(self, instance.pk, name, using)
+
+
+def _prepare_save(instance: models.Model, update_fields: Collection[str] | None) -> bool:
+    """Stage the save's uploads; return whether it changes an attachment (``commit_once``)."""
+    changes = False
+    for field in instance._meta.concrete_fields:
+        if isinstance(field, AttachmentField) and (
+            update_fields is None or field.name in update_fields
+        ):
+            changes = field.stage(instance) or changes
+    return changes

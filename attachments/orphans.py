@@ -1,7 +1,10 @@
 """Uploads left *processing* with no job to finish them, found and queued again.
 
-Outside a transaction a record commits first and its job right after; a web
-process killed in between leaves an upload that no worker will ever see. The
+A save commits its record and its job together (``versions.commit_once``),
+except where the job table lives on another database than the record: there
+the record commits first and its job right after, and a web process killed in
+between leaves an upload that no worker will ever see (as could a save made
+before this app committed them together). The
 worker looks for such records now and then: an attachment still processing,
 no job naming its record, and a staged original older than ``older_than``
 (so that an upload whose job is just being committed is left alone; if one

@@ -14,6 +14,7 @@ import json
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -21,10 +22,12 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
-from django.db import connection
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, models, transaction
+from django.test.utils import isolate_apps
 from PIL import Image
 
-from attachments import leftovers, orphans, queue, storage
+from attachments import AttachmentField, leftovers, orphans, queue, storage, versions
 from attachments.models import Job
 from demo_site.models import Item
 from tests.conftest import ROOT, child_environ
@@ -201,17 +204,27 @@ def test_deleting_a_stale_instance_deletes_the_version_the_row_holds():
     assert_settled(uploads.colours)  # nothing published is left
 
 
+class Killed(BaseException):
+    """The web process dying where it is."""
+
+
+def die(**kwargs: object) -> None:
+    raise Killed
+
+
+def remove_the_one_leftover() -> None:
+    """What a dead process staged is nobody's: housekeeping's to remove."""
+    assert orphans.requeue(timedelta(0)) == 0
+    staged = storage.staging_storage()
+    leftovers = files_under(staged.location)
+    assert len(leftovers) == 1
+    staged.delete(leftovers.pop())
+
+
 def test_a_reupload_killed_before_its_job_leaves_no_orphan_and_no_old_version(monkeypatch):
     """(c): a web process dying between the record's and the job's commits."""
     uploads = Uploads()
     item = uploads.published(BLACK)
-
-    class Killed(BaseException):
-        pass
-
-    def die(**kwargs: object) -> None:
-        raise Killed
-
     monkeypatch.setattr(queue, "enqueue", die)
     with pytest.raises(Killed):
         uploads.save(item.pk, RED)
@@ -220,13 +233,25 @@ def test_a_reupload_killed_before_its_job_leaves_no_orphan_and_no_old_version(mo
     item.refresh_from_db()
     assert item.image.ready
     assert uploads.colours[item.image.name] == BLACK
-    assert orphans.requeue(timedelta(0)) == 0
-    # What the dead process staged is nobody's: housekeeping's to remove.
-    staged = storage.staging_storage()
-    leftovers = files_under(staged.location)
-    assert len(leftovers) == 1
-    staged.delete(leftovers.pop())
+    remove_the_one_leftover()
     assert_settled({name: c for name, c in uploads.colours.items() if c == BLACK})
+
+
+@pytest.mark.parametrize("staged", [True, False], ids=["file-saved-first", "form-assigned"])
+def test_a_new_record_killed_before_its_job_is_not_saved_at_all(monkeypatch, staged):
+    """Outside a transaction too, a new record's INSERT commits with its job, or not at all."""
+    item = Item(title="new")
+    if staged:
+        item.image.save("x.png", png(RED), save=False)
+    else:  # as a ModelForm does: the upload is staged by the save
+        item.image = SimpleUploadedFile("x.png", png(RED).read())
+    monkeypatch.setattr(queue, "enqueue", die)
+    with pytest.raises(Killed):
+        item.save()
+    monkeypatch.undo()
+    assert not Item.objects.exists()
+    remove_the_one_leftover()
+    assert_settled({})
 
 
 @pytest.mark.slow
@@ -261,6 +286,46 @@ def test_processes_saving_at_random_beside_workers_keep_every_promise(start_work
     # A save that lost a race to insert a deleted record again staged its upload for nothing.
     leftovers.sweep(timedelta(0))
     assert_settled(colours)
+
+
+@isolate_apps("tests.testapp")
+def test_the_row_lock_reads_the_name_whatever_the_primary_key_and_columns():
+    """A UUID key, and a child model whose field has a column name of its own."""
+
+    class Thing(models.Model):
+        id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+        image = AttachmentField(upload_to="things", styles={"thumb": "10x10"}, blank=True)
+
+        class Meta:
+            app_label = "testapp"
+
+    class Parent(models.Model):
+        title = models.CharField(max_length=10, default="")
+
+        class Meta:
+            app_label = "testapp"
+
+    class Child(Parent):
+        image = AttachmentField(upload_to="children", db_column="picture", blank=True)
+
+        class Meta:
+            app_label = "testapp"
+
+    thing_field, child_field = Thing._meta.get_field("image"), Child._meta.get_field("image")
+    with connection.schema_editor() as editor:
+        for model in (Thing, Parent, Child):
+            editor.create_model(model)
+    try:
+        thing = Thing.objects.create(image="things/a/1.jpg", image_state="ready")
+        child = Child.objects.create(image="children/b/2.jpg", image_state="ready")
+        with transaction.atomic():
+            assert versions.lock(thing_field, str(thing.pk), "default") == "things/a/1.jpg"
+            assert versions.lock(thing_field, str(uuid.uuid4()), "default") is None
+            assert versions.lock(child_field, str(child.pk), "default") == "children/b/2.jpg"
+    finally:
+        with connection.schema_editor() as editor:
+            for model in (Child, Parent, Thing):
+                editor.delete_model(model)
 
 
 def halves() -> ContentFile:
