@@ -14,7 +14,6 @@ arrays (``unnest``) with one NOTIFY.
 from __future__ import annotations
 
 import functools
-
 from typing import Any
 
 from django.db import connections
@@ -70,7 +69,6 @@ class PostgreSQLClaimer(Claimer):
             prefix=prefix,
             extra=_ASYNCHRONOUS if relaxed else "",
         )
-
 
     def enqueue(self, job: Job, *, new_record: bool) -> list[str]:
         now = self.adapt(job.run_at)
