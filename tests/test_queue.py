@@ -128,6 +128,34 @@ def test_an_enqueue_on_postgresql_is_one_statement_that_wakes_workers_on_commit(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_only_a_new_records_own_enqueue_commits_without_waiting_for_the_disk():
+    # Its record committed first; a job a crash loses is queued again by the
+    # orphan sweep. A job replacing others, or in a caller's transaction, keeps
+    # that commit's durability.
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    def relaxes(**kwargs) -> bool:
+        sent.clear()
+        with connection.execute_wrapper(record):
+            add(**kwargs)
+        return any("synchronous_commit" in sql for sql in sent)
+
+    assert relaxes(object_id=1, new_record=True)
+    assert not relaxes(object_id=2)
+    with transaction.atomic():
+        assert not relaxes(object_id=3, new_record=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_enqueue_leaves_a_job_claimed_while_it_waited_for_its_row():
     if connection.vendor != "postgresql":
         pytest.skip("one statement only on PostgreSQL; elsewhere the ORM's transaction")

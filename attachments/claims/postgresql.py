@@ -81,15 +81,24 @@ class PostgreSQLClaimer(Claimer):
         params = [*values, job.max_attempts, now, CHANNEL, job.queue]
         if not new_record:
             params = [job.target, job.object_id, *params]
-        with connections[self.using].cursor() as cursor:
-            prepared.execute(cursor, self.enqueue_sql(new_record), params)
-            job.pk, job.previous, replaced, _ = cursor.fetchone()
+        connection = connections[self.using]
+        # A new record's job, in a commit of its own, need not wait for the disk:
+        # the record committed first, synchronously, and a job a server crash
+        # loses leaves an upload processing with no job, which the orphan sweep
+        # queues again, as when a web process dies between the two commits.
+        # Anything else commits as the caller's transaction does.
+        relaxed = new_record and connection.get_autocommit()
+        with connection.cursor() as cursor:
+            prepared.execute(cursor, self.enqueue_sql(new_record, relaxed), params)
+            job.pk, job.previous, replaced = cursor.fetchone()[:3]
         job._state.adding, job._state.db = False, self.using
         return list(replaced)
 
     @functools.cache  # noqa: B019 -- one claimer per database, for the process's life
-    def enqueue_sql(self, new_record: bool) -> str:
+    def enqueue_sql(self, new_record: bool, relaxed: bool) -> str:
         """Insert a job and NOTIFY; unless ``new_record``, replace the record's waiting jobs.
+
+        ``relaxed``: its commit does not wait for the disk.
 
         The older jobs are read once (``older``); those not running are
         deleted unless a claim took them meanwhile (the DELETE waits for the
@@ -111,7 +120,9 @@ class PostgreSQLClaimer(Claimer):
             f"RETURNING {qn('id')}, {qn('previous')}) "
             f"SELECT job.{qn('id')}, job.{qn('previous')}, "
             + ("ARRAY[]::text[]" if new_record else "ARRAY(SELECT source FROM replaced)")
-            + ", pg_notify(%s, %s)::text FROM job"
+            + ", pg_notify(%s, %s)::text"
+            + (", set_config('synchronous_commit', 'off', true)" if relaxed else "")
+            + " FROM job"
         )
 
     def enqueue_missing(self, batch: Batch) -> int:
