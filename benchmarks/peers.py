@@ -296,7 +296,10 @@ def commit_flush_ms() -> float:
         "previous, attempts, max_attempts, locked_by, last_error, created_at) "
         "VALUES ('flush', 0, now(), 'flush', '1', 's', '', 0, 1, '', '', now())"
     )
-    relaxed = f"WITH i AS ({insert} RETURNING 1) SELECT set_config('synchronous_commit', 'off', true) FROM i"
+    relaxed = (
+        f"WITH i AS ({insert} RETURNING 1) "
+        "SELECT set_config('synchronous_commit', 'off', true) FROM i"
+    )
     with_flush, without = [], []
     for _ in range(3):
         with_flush.append(timed(insert))
