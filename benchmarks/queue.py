@@ -1281,7 +1281,7 @@ def report(
     return "\n".join(out)
 
 
-def peer_targets(ours: dict[str, Any], measured: dict[str, Any]) -> str:
+def peer_targets(measured: dict[str, Any]) -> str:
     """The goals against the peers (benchmarks/peers.py), PASS or MISS."""
 
     def verdict(ok: bool) -> str:
@@ -1305,7 +1305,9 @@ def peer_targets(ours: dict[str, Any], measured: dict[str, Any]) -> str:
                 ]
             )
     best = peers.best_peer_drain(measured)
-    drain = _get(ours, "throughput", "1000", "1", "rate")
+    # Ours measured as the peers are, in the same minute (the throughput table
+    # above is a claim benchmark, run minutes earlier).
+    drain = _get(measured, "workers", "ours", "drain")
     if best and drain:
         peer, rate = best
         rows.append(
@@ -1400,7 +1402,7 @@ def main() -> int:
     print(report(results, args, load_before, os.getloadavg(), code_before))
     if measured_peers:
         print(f"\nPeers on PostgreSQL (benchmarks/peers.py):\n{peers.table(measured_peers)}")
-        print(f"\n{peer_targets(results['postgres'], measured_peers)}")
+        print(f"\n{peer_targets(measured_peers)}")
     if through_engines:
         print(f"\nTask engines (benchmarks/engines.py):\n{engines.table(through_engines)}")
     return 0
