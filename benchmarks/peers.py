@@ -21,6 +21,10 @@ benchmark a datagram with the time it started.
    started: (jobs - 1) / (time between the first and the last job's start).
 3. Pickup: that worker, now idle, gets one job at a time with random 50-150 ms
    gaps; latency from the enqueue call (and from its return) to the job's start.
+   Ours is sent as a new upload sends it (a new record's job). The floor is
+   psycopg alone (``benchmarks/peerapp/floor.py``): a NOTIFY in one statement
+   whose commit does not wait for the disk, a listener that makes one round
+   trip and stamps; what the machine and PostgreSQL allow any such queue.
 
 Takes about a minute and a half (``--quick`` less than one).
 """
@@ -61,9 +65,10 @@ QUEUES: dict[str, tuple[str, bool, str | None]] = {
     "procrastinate": ("procrastinate", True, "procrastinate"),
     "rq": ("RQ (Redis)", False, "rq"),
     "floor": ("a bare Job.objects.create()", True, None),
+    "notify": ("floor: NOTIFY, then one round trip (psycopg alone)", True, None),
 }
 # The queues whose worker is started for the drain and pickup.
-WORKERS = ("ours", "db", "procrastinate", "rq")
+WORKERS = ("ours", "db", "procrastinate", "rq", "notify")
 
 
 def plan(quick: bool) -> dict[str, int]:
@@ -126,6 +131,19 @@ def enqueuers(rq_queue: str) -> dict[str, Callable[[str], object]]:
         calls["rq"] = lambda key: rq_client.enqueue(stamp_rq, key)
     calls["floor"] = floor
     return calls
+
+
+def notify(key: str) -> None:
+    """What wakes the pickup floor's worker: one statement, its commit not waiting for the disk."""
+    from django.db import connection
+
+    from benchmarks.peerapp.floor import CHANNEL
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_notify(%s, %s), set_config('synchronous_commit', 'off', true)",
+            [CHANNEL, key],
+        )
 
 
 def clear(rq_queue: str) -> None:
@@ -205,6 +223,8 @@ def worker_command(name: str, rq_queue: str) -> tuple[str, ...]:
         )
     if name == "procrastinate":
         return (*MANAGE, "procrastinate", "worker", "--queues", PEER_QUEUE, "--concurrency", "1")
+    if name == "notify":
+        return (sys.executable, "-m", "benchmarks.peerapp.floor")
     url = f"redis://{REDIS[0]}:{REDIS[1]}/0"
     return (sys.executable, "-m", "rq.cli", "worker", "-w", "rq.SimpleWorker", "-u", url, rq_queue)
 
@@ -212,8 +232,9 @@ def worker_command(name: str, rq_queue: str) -> tuple[str, ...]:
 def drain_and_pickup(
     name: str, call: Callable[[str], object], rq_queue: str, p: dict[str, int]
 ) -> dict[str, Any]:
+    drains = name != "notify"  # a NOTIFY sent before anybody listens is gone
     with stamps() as (sock, port), tempfile.TemporaryFile() as errors:
-        for i in range(p["jobs"]):
+        for i in range(p["jobs"] if drains else 0):
             call(f"d{i}")
         worker = subprocess.Popen(
             worker_command(name, rq_queue),
@@ -224,7 +245,9 @@ def drain_and_pickup(
             start_new_session=True,
         )
         try:
-            return _measure(call, sock, p)
+            if not drains:
+                _until_listening(call, sock)
+            return _measure(call, sock, {**p, "jobs": p["jobs"] if drains else 0})
         except TimeoutError as exc:
             errors.seek(0)
             tail = errors.read().decode(errors="replace")[-600:]
@@ -239,6 +262,17 @@ def drain_and_pickup(
                 worker.wait()
 
 
+def _until_listening(call: Callable[[str], object], sock: socket.socket) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        call("ready")
+        if receive(sock, 0.2) is not None:
+            while receive(sock, 0.2) is not None:
+                pass
+            return
+    raise TimeoutError("the worker did not listen within 60 s")
+
+
 def _measure(call: Callable[[str], object], sock: socket.socket, p: dict[str, int]) -> Any:
     started = []
     deadline = time.monotonic() + 120  # start-up included
@@ -247,9 +281,9 @@ def _measure(call: Callable[[str], object], sock: socket.socket, p: dict[str, in
         if got is None:
             raise TimeoutError(f"drained {len(started)} of {p['jobs']} jobs in 120 s")
         started.append(got[1])
-    result: dict[str, Any] = {
-        "drain": (p["jobs"] - 1) / (max(started) - min(started)),
-    }
+    result: dict[str, Any] = {}
+    if started:
+        result["drain"] = (p["jobs"] - 1) / (max(started) - min(started))
     rng = random.Random(42)
     from_call, from_return, missing = [], [], 0
     for i in range(p["samples"]):
@@ -327,14 +361,14 @@ def driver(quick: bool, out: str) -> None:
     results["flush_ms"] = commit_flush_ms()
     results["workers"] = {}
     for name in WORKERS:
-        if name not in calls:
+        if name not in calls and name != "notify":
             continue
         clear(rq_queue)
         connections.close_all()
         log(f"{QUEUES[name][0]}: drain of {p['jobs']} jobs, then pickup, one worker process")
         # Ours: what a new upload sends (a job replacing others is sent in the
         # record's own transaction, with its lock).
-        call = calls["ours_new" if name == "ours" else name]
+        call = notify if name == "notify" else calls["ours_new" if name == "ours" else name]
         results["workers"][name] = drain_and_pickup(name, call, rq_queue, p)
     clear(rq_queue)
     with open(out, "w") as fp:
@@ -400,7 +434,7 @@ def best_peer_drain(results: dict[str, Any]) -> tuple[str, float] | None:
     drains = [
         (name, figure["drain"])
         for name, figure in results.get("workers", {}).items()
-        if name != "ours" and "drain" in figure
+        if name not in ("ours", "notify") and "drain" in figure
     ]
     return max(drains, key=lambda item: item[1]) if drains else None
 
@@ -413,14 +447,16 @@ def table(results: dict[str, Any]) -> str:
         worker = results.get("workers", {}).get(name, {})
         error = results.get("errors", {}).get(name) or worker.get("error")
         cells = [label]
-        if enqueue:
+        if name == "notify":
+            cells.append("")
+        elif enqueue:
             ratio = f" ({enqueue['rate'] / ours:.2f}x ours)" if ours and name != "ours" else ""
             cells.append(f"{enqueue['rate']:,.0f}/s, p50 {enqueue['p50_ms']:.2f} ms{ratio}")
         else:
             cells.append(f"n/a ({(error or 'not run')[:50]})")
-        if "drain" in worker:
+        if "pickup" in worker:
             pickup = worker["pickup"]
-            cells.append(f"{worker['drain']:,.0f} jobs/s")
+            cells.append(f"{worker['drain']:,.0f} jobs/s" if "drain" in worker else "")
             cells.append(
                 f"{pickup['p50_ms']:.1f} / {pickup['p90_ms']:.1f} ms from the call "
                 f"({pickup['from_return_p50_ms']:.1f} from its return)"

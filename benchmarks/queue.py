@@ -1304,6 +1304,17 @@ def peer_targets(measured: dict[str, Any]) -> str:
                     verdict(mine >= rate),
                 ]
             )
+    pickup = _get(measured, "workers", "ours", "pickup", "p50_ms")
+    floor = _get(measured, "workers", "notify", "pickup", "p50_ms")
+    if pickup is not None:
+        beside = f" (floor {floor:.1f} ms)" if floor is not None else ""
+        rows.append(
+            [
+                f"pickup p50 <= {MAX_P50_MS['postgres']:g} ms from the enqueue call, as peers'",
+                f"{pickup:.1f} ms{beside}",
+                verdict(pickup <= MAX_P50_MS["postgres"]),
+            ]
+        )
     best = peers.best_peer_drain(measured)
     # Ours measured as the peers are, in the same minute (the throughput table
     # above is a claim benchmark, run minutes earlier).
