@@ -148,8 +148,11 @@ class PostgreSQLClaimer(Claimer):
             f"SELECT %s, %s::integer, %s::timestamptz, %s, new.object_id, new.source, '', 0, "
             f"%s::integer, '', NULL, NULL, '', %s::timestamptz "
             f"FROM unnest(%s::text[], %s::text[]) AS new(object_id, source) "
-            f"WHERE NOT EXISTS (SELECT FROM {table} WHERE {qn('target')} = %s "
-            f"AND {qn('object_id')} = new.object_id) RETURNING 1) "
+            # One index probe per record (LATERAL ... LIMIT 1): as NOT EXISTS, the
+            # planner may hash every job of the target, a cost that grows with the table.
+            f"LEFT JOIN LATERAL (SELECT 1 AS found FROM {table} WHERE {qn('target')} = %s "
+            f"AND {qn('object_id')} = new.object_id LIMIT 1) AS queued ON true "
+            f"WHERE queued.found IS NULL RETURNING 1) "
             f"SELECT inserted, pg_notify(%s, %s)::text "
             f"FROM (SELECT count(*) AS inserted FROM job) AS counted WHERE inserted > 0"
         )
