@@ -19,6 +19,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from . import claims
+from .claims.postgresql import CHANNEL
 from .conf import conf
 from .models import Job
 
@@ -49,29 +50,36 @@ def enqueue(
     jobs of the record were going to replace are carried over, so each is
     deleted once the newest upload is ready, whichever job got to run.
     """
-    # No savepoint inside a caller's transaction: if this fails, so does its save.
-    with transaction.atomic(using=router.db_for_write(Job), savepoint=False):
-        older = (
-            [] if new_record else list(Job.objects.for_target(target, object_id).order_by("-id"))
-        )
-        names = [*previous, *(name for job in older for name in job.previous_names)]
-        replaced = [job for job in older if not job.locked_by]
-        if replaced:
-            Job.objects.filter(pk__in=[job.pk for job in replaced], locked_by="").delete()
-        job = Job.objects.create(
-            target=target,
-            object_id=str(object_id),
-            source=source,
-            previous="\n".join(dict.fromkeys(name for name in names if name != source)),
-            queue=queue,
-            priority=priority,
-            max_attempts=max_attempts,
-        )
-        notify(queue)
-    return Enqueued(job, tuple(j.source for j in replaced if j.source != source))
+    job = Job(
+        target=target,
+        object_id=str(object_id),
+        source=source,
+        previous=claims.merge_previous(source, list(previous)),
+        queue=queue,
+        priority=priority,
+        max_attempts=max_attempts,
+    )
+    replaced = claims.for_database(router.db_for_write(Job)).enqueue(job, new_record=new_record)
+    return Enqueued(job, tuple(name for name in replaced if name != source))
 
 
-CHANNEL = "attachments_job"
+def enqueue_missing(
+    *,
+    target: str,
+    sources: Iterable[tuple[object, str]],
+    queue: str = "default",
+    priority: int = 0,
+    max_attempts: int = 10,
+) -> int:
+    """Add a job for each ``(object_id, source)`` whose record has none; return how many.
+
+    The bulk enqueue (reprocessing, imports): a record with a job waiting or
+    running needs no other. One commit, its own or the caller's; workers are
+    woken once.
+    """
+    records = [(str(object_id), source) for object_id, source in sources]
+    batch = claims.Batch(target, queue, priority, max_attempts, records)
+    return claims.for_database(router.db_for_write(Job)).enqueue_missing(batch)
 
 
 def notify(queue_name: str) -> None:

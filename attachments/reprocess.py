@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import close_old_connections, connections, router, transaction
+from django.db import close_old_connections, connections
 
 from . import plan, processing, queue, targets
 from .conf import conf
@@ -182,33 +182,18 @@ class Reprocess:
         self, attachment: AttachmentField, due: list[tuple[Any, str]], summary: Summary
     ) -> None:
         """Queue a job per record in ``due`` that has none yet, in one commit."""
-        using = router.db_for_write(Job)
-        with transaction.atomic(using=using):
-            # A record with a job waiting or running needs no other: that job
-            # makes every style its record lacks when it runs.
-            busy = set(
-                Job.objects.filter(
-                    target=attachment.field_id, object_id__in=[str(pk) for pk, _ in due]
-                ).values_list("object_id", flat=True)
-            )
-            jobs = [
-                Job(
-                    target=attachment.field_id,
-                    object_id=str(pk),
-                    source=name,
-                    queue=attachment.queue_name,
-                    priority=attachment.priority - PRIORITY_DROP,
-                    max_attempts=attachment.max_attempts or conf.MAX_ATTEMPTS,
-                )
-                for pk, name in due
-                if str(pk) not in busy
-            ]
-            Job.objects.bulk_create(jobs)
-            if jobs:
-                queue.notify(attachment.queue_name)
+        # A record with a job waiting or running needs no other: that job
+        # makes every style its record lacks when it runs.
+        queued = queue.enqueue_missing(
+            target=attachment.field_id,
+            sources=due,
+            queue=attachment.queue_name,
+            priority=attachment.priority - PRIORITY_DROP,
+            max_attempts=attachment.max_attempts or conf.MAX_ATTEMPTS,
+        )
         summary.total += len(due)
-        summary.done += len(jobs)
-        summary.skipped += len(due) - len(jobs)
+        summary.done += queued
+        summary.skipped += len(due) - queued
         self.progress(summary)
 
 

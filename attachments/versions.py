@@ -229,12 +229,15 @@ def enqueue(
     has no older jobs for this one to replace.
     """
     using = using or router.db_for_write(field.model)
+    if new_record:
+        # Nothing to lock: the job's own commit (one statement on PostgreSQL).
+        return _enqueue(field, object_id, source, previous, using, new_record=True)
     with transaction.atomic(using=using, savepoint=False):
-        if not new_record and lock(field, object_id, using) != source:
+        if lock(field, object_id, using) != source:
             staged = storage.staging_storage()
             transaction.on_commit(lambda: storage.delete_all(staged, [source]), using=using)
             return None
-        return _enqueue(field, object_id, source, previous, using, new_record=new_record)
+        return _enqueue(field, object_id, source, previous, using)
 
 
 def _enqueue(

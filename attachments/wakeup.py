@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from django.db import connections
 
-from .queue import CHANNEL
+from .claims.postgresql import CHANNEL
 
 logger = logging.getLogger("attachments")
 

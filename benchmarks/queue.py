@@ -1,13 +1,15 @@
 """Benchmark of the job queue on PostgreSQL, MariaDB and SQLite.
 
     .venv/bin/python benchmarks/queue.py [--quick] [--db sqlite|postgres|mariadb|all]
-        [--conn-max-age SECONDS|none] [--relaxed-commit] [--no-engines]
+        [--conn-max-age SECONDS|none] [--relaxed-commit] [--no-engines] [--no-peers]
 
 One run prints, for each database, one table:
 
-1. the enqueue rate of ``queue.enqueue()`` (a transaction per job, as an upload
-   makes), on an empty table and with the largest backlog, and the rate of the
-   bulk INSERT ... SELECT that builds the backlogs;
+1. the enqueue rate of ``queue.enqueue()`` (one call each, replacing the
+   record's older jobs: one statement on PostgreSQL, a transaction elsewhere),
+   on an empty table and with the largest backlog; the bulk enqueue of
+   ``queue.enqueue_missing()`` in batches of 500 (as ``reprocess_attachments``
+   queues); and the rate of the INSERT ... SELECT that builds the backlogs;
 2. no-op job throughput of 1 and of 4 worker *processes* (multiprocessing,
    spawn; each runs ``Worker(run=noop)``, a non-burst worker with default
    settings, stopped once the jobs are counted; the worker deletes each
@@ -17,7 +19,8 @@ One run prints, for each database, one table:
    each backlog lives in a database of its own and the sizes take turns in
    short segments, so that a busy machine's drift hits them alike;
 3. enqueue-to-start latency (p50/p99) with one idle worker process, jobs
-   enqueued one at a time with random 50-150 ms gaps;
+   enqueued one at a time (a new record's, as an upload sends) with random
+   50-150 ms gaps, from the enqueue call and from its return;
 4. the CPU that worker uses while idle (user+sys from /proc/<pid>/stat over
    wall time), with the statements it sends;
 5. the plan of the claim statement at the largest backlog (PostgreSQL
@@ -26,6 +29,10 @@ One run prints, for each database, one table:
    captured with ``connection.execute_wrapper``;
 
 then the project's targets next to the measured figures, PASS or MISS, and
+then, on PostgreSQL, the enqueue (one call), drain and pickup of the peer queues,
+procrastinate, django-tasks-db and RQ, each with its own worker, beside ours,
+and the targets against them (``benchmarks/peers.py``; ``pip install -e
+'.[bench]'``), and
 last the no-op jobs/s through each task engine (RQ, Celery, django-tasks-db)
 beside our own worker, one process each, on a fresh database of each kind
 (``benchmarks/engines.py``; engines whose package or broker is missing say so).
@@ -67,7 +74,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from benchmarks import engines
+from benchmarks import engines, peers
 from benchmarks.databases import mariadb_params
 
 SETTINGS = "benchmarks.settings"
@@ -82,7 +89,10 @@ TARGETS = ("shop.product.photo", "blog.post.cover", "accounts.profile.avatar")
 MIN_RATE_ONE_PROCESS = 1000.0  # no-op jobs/s, one worker process, every database
 MAX_BACKLOG_SLOWDOWN = 0.10  # largest-backlog throughput within 10% of the 1k one
 # An idle MariaDB worker polls every 50 ms; PostgreSQL and SQLite ones are woken.
-MAX_P50_MS = {"postgres": 10.0, "mariadb": 60.0, "sqlite": 10.0}
+# From the enqueue call (a new record's, what an upload sends), its commit included.
+MAX_P50_MS = {"postgres": 2.0, "mariadb": 60.0, "sqlite": 10.0}
+MIN_BULK_RATE = {"postgres": 20_000.0}  # queue.enqueue_missing, jobs/s
+MIN_DRAIN_LEAD = 5.0  # our one-process drain over the best peer's (benchmarks/peers.py)
 MAX_IDLE_CORES = {"postgres": 0.02, "mariadb": 0.05, "sqlite": 0.02}
 DATABASE_ENV = {
     "postgres": "ATTACHMENTS_BENCH_PG_NAME",
@@ -109,6 +119,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "segments": 4,
             "segment_cap": 1.5,  # seconds at most per part
             "enqueues": 200,
+            "bulk_batches": 20,
             "samples": 50,
             "idle": 5.0,
             "driver_timeout": 110.0,
@@ -119,6 +130,7 @@ def plan(quick: bool) -> dict[str, Any]:
         "segments": 20,
         "segment_cap": 3.0,
         "enqueues": 1_000,
+        "bulk_batches": 100,
         "samples": 200,
         "idle": 10.0,
         "driver_timeout": 420.0,
@@ -231,25 +243,6 @@ def latency_child(database: str, conn: Any, starts: Any, stop: Any, counts: Any)
     stats = worker.run()
     conn.send(stats.processed)
     connections.close_all()
-
-
-@contextlib.contextmanager
-def _stamping_commits() -> Iterator[list[float]]:
-    """Note the time each COMMIT of the default connection is sent."""
-    from django.db import connection
-
-    stamps: list[float] = []
-    commit = connection.commit
-
-    def stamped() -> None:
-        stamps.append(time.monotonic())
-        commit()
-
-    connection.commit = stamped
-    try:
-        yield stamps
-    finally:
-        del connection.commit
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -547,6 +540,22 @@ class Driver:
         self.results[key] = {"jobs": n, "seconds": seconds, "rate": n / seconds}
         log(f"enqueue ({key}): {n / seconds:,.0f} jobs/s")
 
+    def bulk_enqueue_rate(self, batches: int) -> None:
+        """``queue.enqueue_missing`` in batches of 500, as ``reprocess_attachments`` queues."""
+        from attachments import queue
+
+        batch, start = 500, time.perf_counter()
+        for b in range(batches):
+            first = 4_000_000_000 + b * batch
+            queue.enqueue_missing(
+                target=TARGETS[b % 3],
+                sources=[(i, f"photos/{i}.jpg") for i in range(first, first + batch)],
+            )
+        seconds = time.perf_counter() - start
+        jobs = batches * batch
+        self.results["enqueue_bulk"] = {"jobs": jobs, "seconds": seconds, "rate": jobs / seconds}
+        log(f"bulk enqueue: {jobs / seconds:,.0f} jobs/s")
+
     def segment(self, size: int, processes: int, pool: Pool) -> None:
         """Run one part of a throughput figure: jobs/segments jobs, or segment_cap seconds."""
         want = self.plan["jobs"] // self.plan["segments"]
@@ -734,20 +743,22 @@ class Driver:
             }
             log(f"idle worker: {self.results['idle']}")
             self.save()
-            # Enqueue-to-start latency, from the moment enqueue() returns (the
-            # commit time as the parent knows it; a busy machine can delay it
-            # past the worker's start) and from the moment it sends its COMMIT
-            # (an upper bound: it counts the commit's own disk flush).
+            # Enqueue-to-start latency of what a new upload sends (a new
+            # record's job), from the moment enqueue() is called (its whole
+            # commit included) and from the moment it returns (the commit time
+            # as the caller knows it; a busy machine can delay it past the
+            # worker's start).
             rng = random.Random(42)
-            from_commit, from_return, missing = [], [], 0
+            from_call, from_return, missing = [], [], 0
             for i in range(self.plan["samples"]):
                 time.sleep(rng.uniform(0.05, 0.15))
-                with _stamping_commits() as commits:
-                    enqueued = queue.enqueue(
-                        target=TARGETS[i % 3],
-                        object_id=3_000_000_000 + i,
-                        source=f"attachments-staging/{uuid.uuid4().hex}.jpg",
-                    )
+                called = time.monotonic()
+                enqueued = queue.enqueue(
+                    target=TARGETS[i % 3],
+                    object_id=3_000_000_000 + i,
+                    source=f"attachments-staging/{uuid.uuid4().hex}.jpg",
+                    new_record=True,
+                )
                 returned = time.monotonic()
                 deadline = returned + 5
                 while True:
@@ -757,13 +768,13 @@ class Driver:
                         missing += 1
                         break
                     if pk == enqueued.job.pk:
-                        from_commit.append((started - commits[-1]) * 1000)
+                        from_call.append((started - called) * 1000)
                         from_return.append((started - returned) * 1000)
                         break
             self.results["latency"] = {
-                "samples": len(from_commit),
+                "samples": len(from_call),
                 "missing": missing,
-                **_percentiles(from_commit),
+                **_percentiles(from_call),
                 "from_return": _percentiles(from_return),
             }
             log(f"pickup latency: {self.results['latency']}")
@@ -795,6 +806,7 @@ class Driver:
         self.save()
 
         self.enqueue_rate("enqueue_empty", self.plan["enqueues"])
+        self.bulk_enqueue_rate(self.plan["bulk_batches"])
         self.save()
 
         for size in sizes:
@@ -1116,6 +1128,13 @@ def report(
         f"Enqueue: the same with a {_size(big)} backlog",
         lambda r: f"{r['enqueue_backlog']['rate']:,.0f} jobs/s",
     )
+    add(
+        "Bulk enqueue: queue.enqueue_missing(), batches of 500",
+        lambda r: (
+            f"{r['enqueue_bulk']['rate']:,.0f} jobs/s "
+            f"({r['enqueue_bulk']['jobs']:,} in {r['enqueue_bulk']['seconds']:.2f}s)"
+        ),
+    )
     for size in sizes:
         add(
             f"Bulk INSERT ... SELECT of a {_size(size)} backlog",
@@ -1133,23 +1152,22 @@ def report(
         add(f"  throughput ratio {_size(big)} / 1k", lambda r, n=procs: ratio(r, n))
         add(f"  per job at {_size(big)}", lambda r, n=procs: per_job(r, big, n))
     add(
-        "Pickup latency, idle worker, from enqueue() returning: p50 / p99",
-        lambda r: (
-            f"{r['latency']['from_return']['p50']:.1f} / "
-            f"{r['latency']['from_return']['p99']:.1f} ms"
-        ),
+        "Pickup latency, idle worker, from the enqueue call (new record): p50 / p99",
+        lambda r: f"{r['latency']['p50']:.1f} / {r['latency']['p99']:.1f} ms",
     )
     add(
         "  min / max (samples, not picked up in 5s)",
         lambda r: (
-            f"{r['latency']['from_return']['min']:.1f} / "
-            f"{r['latency']['from_return']['max']:.1f} ms "
+            f"{r['latency']['min']:.1f} / {r['latency']['max']:.1f} ms "
             f"({r['latency']['samples']}, {r['latency']['missing']})"
         ),
     )
     add(
-        "  from enqueue() sending COMMIT: p50 / p99",
-        lambda r: f"{r['latency']['p50']:.1f} / {r['latency']['p99']:.1f} ms",
+        "  from enqueue() returning: p50 / p99",
+        lambda r: (
+            f"{r['latency']['from_return']['p50']:.1f} / "
+            f"{r['latency']['from_return']['p99']:.1f} ms"
+        ),
     )
     add(
         "Idle worker CPU, user+sys / wall",
@@ -1206,11 +1224,21 @@ def report(
                     verdict(None if paired is None else paired >= 1 - MAX_BACKLOG_SLOWDOWN),
                 ]
             )
-        p50 = _get(r, "latency", "from_return", "p50")
+        bulk = _get(r, "enqueue_bulk", "rate")
+        if db in MIN_BULK_RATE:
+            trows.append(
+                [
+                    names[db],
+                    f"bulk enqueue >= {MIN_BULK_RATE[db]:,.0f} jobs/s",
+                    f"{bulk:,.0f} jobs/s" if bulk is not None else "n/a",
+                    verdict(None if bulk is None else bulk >= MIN_BULK_RATE[db]),
+                ]
+            )
+        p50 = _get(r, "latency", "p50")
         trows.append(
             [
                 names[db],
-                f"pickup p50 <= {MAX_P50_MS[db]:g} ms",
+                f"pickup p50 <= {MAX_P50_MS[db]:g} ms from the enqueue call",
                 f"{p50:.1f} ms" if p50 is not None else "n/a",
                 verdict(None if p50 is None else p50 <= MAX_P50_MS[db]),
             ]
@@ -1253,6 +1281,56 @@ def report(
     return "\n".join(out)
 
 
+def peer_targets(measured: dict[str, Any]) -> str:
+    """The goals against the peers (benchmarks/peers.py), PASS or MISS."""
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    rows = []
+    fastest = peers.fastest_database_peer(measured)
+    enqueue = measured.get("enqueue", {})
+    for name, what in (
+        ("ours_new", "enqueue, a new record's job (one call)"),
+        ("ours", "queue.enqueue() replacing older jobs, synchronous commit"),
+    ):
+        if fastest and name in enqueue:
+            peer, rate = fastest
+            mine = enqueue[name]["rate"]
+            rows.append(
+                [
+                    f"{what} >= fastest database-backed peer",
+                    f"{mine:,.0f}/s = {mine / rate:.2f}x {peers.QUEUES[peer][0]} ({rate:,.0f}/s)",
+                    verdict(mine >= rate),
+                ]
+            )
+    pickup = _get(measured, "workers", "ours", "pickup", "p50_ms")
+    floor = _get(measured, "workers", "notify", "pickup", "p50_ms")
+    if pickup is not None:
+        beside = f" (floor {floor:.1f} ms)" if floor is not None else ""
+        rows.append(
+            [
+                f"pickup p50 <= {MAX_P50_MS['postgres']:g} ms from the enqueue call, as peers'",
+                f"{pickup:.1f} ms{beside}",
+                verdict(pickup <= MAX_P50_MS["postgres"]),
+            ]
+        )
+    best = peers.best_peer_drain(measured)
+    # Ours measured as the peers are, in the same minute (the throughput table
+    # above is a claim benchmark, run minutes earlier).
+    drain = _get(measured, "workers", "ours", "drain")
+    if best and drain:
+        peer, rate = best
+        rows.append(
+            [
+                f"no-op drain, 1 process, >= {MIN_DRAIN_LEAD:g}x the best peer's",
+                f"{drain:,.0f} jobs/s = {drain / rate:.1f}x {peers.QUEUES[peer][0]} ({rate:,.0f})",
+                verdict(drain >= MIN_DRAIN_LEAD * rate),
+            ]
+        )
+    return _table(["PostgreSQL target", "Measured (same run)", "Result"], rows)
+
+
 def _conn_max_age(value: str) -> str:
     if value.lower() != "none" and not value.isdigit():
         raise argparse.ArgumentTypeError("a number of seconds or 'none'")
@@ -1287,6 +1365,13 @@ def main() -> int:
         action="store_false",
         help="skip the no-op jobs/s through RQ, Celery and django-tasks-db (benchmarks/engines.py)",
     )
+    parser.add_argument(
+        "--no-peers",
+        dest="peers",
+        action="store_false",
+        help="skip enqueue, drain and pickup of procrastinate, django-tasks-db and RQ "
+        "(benchmarks/peers.py, PostgreSQL)",
+    )
     parser.add_argument("--driver", choices=list(NAMES), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1316,11 +1401,19 @@ def main() -> int:
             for db in dbs
             if args.engines and "skipped" not in results[db] and db in engines.DATABASES
         }
+        measured_peers = (
+            peers.run(args.quick)
+            if args.peers and "postgres" in results and "skipped" not in results["postgres"]
+            else None
+        )
     except KeyboardInterrupt:
         print("Interrupted; benchmark database and files removed.", file=sys.stderr)
         return 130
     print(f"Done in {time.monotonic() - started:.0f}s.\n", file=sys.stderr, flush=True)
     print(report(results, args, load_before, os.getloadavg(), code_before))
+    if measured_peers:
+        print(f"\nPeers on PostgreSQL (benchmarks/peers.py):\n{peers.table(measured_peers)}")
+        print(f"\n{peer_targets(measured_peers)}")
     if through_engines:
         print(f"\nTask engines (benchmarks/engines.py):\n{engines.table(through_engines)}")
     return 0

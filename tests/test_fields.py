@@ -453,11 +453,9 @@ def test_checks_registered_ids_are_unique():
 def test_upload_of_a_new_record_costs_no_job_lookup(django_assert_num_queries):
     item = Item(title="new")
     item.image.save("a.jpg", ContentFile(images.jpeg((64, 48))), save=False)
-    from django.db import connection
-
-    # The record's INSERT and the job's (and on PostgreSQL the NOTIFY that
-    # wakes workers): no lookup of older jobs, no savepoint.
-    with django_assert_num_queries(3 if connection.vendor == "postgresql" else 2):
+    # The record's INSERT and the job's (on PostgreSQL with the NOTIFY that
+    # wakes workers, in the same statement): no lookup of older jobs, no savepoint.
+    with django_assert_num_queries(2):
         item.save()
 
 

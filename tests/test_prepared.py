@@ -48,13 +48,22 @@ def server_statements() -> list[str]:
 
 
 @postgres_only
-def test_a_claim_is_prepared_once_per_connection_then_executed(sent):
+def test_enqueues_and_claims_are_prepared_once_per_connection_then_executed(sent):
     jobs = [add(i) for i in range(3)]
+    assert kinds(sent) == ["PREPARE", "EXECUTE", "EXECUTE", "EXECUTE"]
     sent.clear()
     claimed = [queue.claim("w") for _ in jobs]
     assert claimed == jobs
     assert kinds(sent) == ["PREPARE", "EXECUTE", "EXECUTE", "EXECUTE"]
-    assert len([n for n in server_statements() if n.startswith("attachments_")]) == 1
+    assert len([n for n in server_statements() if n.startswith("attachments_")]) == 2
+
+
+@postgres_only
+def test_an_enqueue_of_a_new_record_is_a_statement_of_its_own(sent):
+    queue.enqueue(target="demo_site.item.image", object_id=1, source="a.jpg", new_record=True)
+    add(2)
+    queue.enqueue(target="demo_site.item.image", object_id=3, source="c.jpg", new_record=True)
+    assert kinds(sent) == ["PREPARE", "EXECUTE", "PREPARE", "EXECUTE", "EXECUTE"]
 
 
 @postgres_only
@@ -109,6 +118,13 @@ def test_other_errors_reach_the_caller(sent):
         prepared.execute(cursor, "SELECT 1 / %s", [1])  # still prepared, still works
         assert cursor.fetchone() == (1,)
     assert kinds(sent) == ["PREPARE", "EXECUTE", "EXECUTE"]
+
+
+def test_inside_a_transaction_the_enqueue_is_plain(sent):
+    with transaction.atomic():
+        job = add(1)
+    assert {"PREPARE", "EXECUTE"}.isdisjoint(kinds(sent))
+    assert Job.objects.get() == job
 
 
 def test_inside_a_transaction_the_claim_is_plain(sent):

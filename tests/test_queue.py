@@ -44,6 +44,181 @@ def test_enqueue_leaves_a_running_job_alone():
     assert result.job.previous_names == ["old.jpg"]
 
 
+def test_enqueue_carries_every_older_version_over_once_newest_first():
+    running = add(source="a.jpg", previous=["v1.jpg", "v0.jpg"])
+    assert queue.claim("w1") == running
+    waiting = add(source="b.jpg", previous=["a.jpg", "v1.jpg"])
+    failed = add(source="c.jpg", previous=["b.jpg", "x.jpg"])
+    queue.fail(queue.claim("w2"), ValueError("bad"), permanent=True)
+    result = queue.enqueue(
+        target="demo_site.item.image",
+        object_id=1,
+        source="d.jpg",
+        previous=["c.jpg", "c.jpg", "d.jpg"],
+    )
+    # The new upload's own versions first, then the older jobs', newest job
+    # first; never the new source itself.
+    assert result.job.previous_names == ["c.jpg", "b.jpg", "x.jpg", "a.jpg", "v1.jpg", "v0.jpg"]
+    assert result.superseded_sources == ("c.jpg",)
+    assert set(Job.objects.values_list("source", flat=True)) == {"a.jpg", "d.jpg"}
+    assert not Job.objects.filter(pk__in=[waiting.pk, failed.pk]).exists()
+    assert Job.objects.get(pk=result.job.pk).previous == result.job.previous
+
+
+def test_enqueue_returns_the_job_as_stored():
+    job = add(object_id=7, source="a.jpg", queue="q", priority=3, max_attempts=4)
+    assert job.pk is not None
+    stored = Job.objects.get(pk=job.pk)
+    fields = ("target", "object_id", "source", "queue", "priority", "max_attempts", "previous")
+    assert [getattr(job, f) for f in fields] == [getattr(stored, f) for f in fields]
+    assert stored.run_at == job.run_at
+    assert stored.state == "waiting"
+    assert stored.locked_by == stored.last_error == ""
+
+
+def test_enqueue_of_a_new_record_looks_for_no_older_job():
+    older = add(object_id=9, source="a.jpg")
+    result = queue.enqueue(
+        target="demo_site.item.image",
+        object_id=9,
+        source="b.jpg",
+        previous=["x.jpg", "x.jpg", "b.jpg"],
+        new_record=True,
+    )
+    assert result.job.previous_names == ["x.jpg"]
+    assert result.superseded_sources == ()
+    assert Job.objects.filter(pk=older.pk).exists()
+
+
+def test_enqueue_in_a_callers_transaction_goes_with_it():
+    add(source="a.jpg")
+    with transaction.atomic():
+        result = queue.enqueue(target="demo_site.item.image", object_id=1, source="b.jpg")
+        assert result.superseded_sources == ("a.jpg",)
+        transaction.set_rollback(True)
+    assert list(Job.objects.values_list("source", flat=True)) == ["a.jpg"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_enqueue_on_postgresql_is_one_statement_that_wakes_workers_on_commit():
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    listener = connection.get_new_connection(connection.get_connection_params())
+    listener.autocommit = True
+    listener.execute(f"LISTEN {queue.CHANNEL}")
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(record):
+            add(object_id=1, queue="pictures")
+        assert len(sent) == 1 or [s.split()[0] for s in sent] == ["PREPARE", "EXECUTE"]
+        heard = list(listener.notifies(timeout=5, stop_after=1))
+        assert [(n.channel, n.payload) for n in heard] == [(queue.CHANNEL, "pictures")]
+        # Inside a transaction the NOTIFY waits for its commit, and goes with its rollback.
+        with transaction.atomic():
+            add(object_id=2)
+            transaction.set_rollback(True)
+        assert list(listener.notifies(timeout=0.2)) == []
+    finally:
+        listener.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_enqueue_commits_waiting_for_the_disk():
+    # Only a claim may relax its commit (a lost claim runs the job again); a lost
+    # job would leave an upload processing until the orphan sweep.
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        add(object_id=1, new_record=True)
+        add(object_id=2)
+    assert any("INSERT" in sql for sql in sent)
+    assert not any("synchronous_commit" in sql for sql in sent)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_enqueue_leaves_a_job_claimed_while_it_waited_for_its_row():
+    if connection.vendor != "postgresql":
+        pytest.skip("one statement only on PostgreSQL; elsewhere the ORM's transaction")
+    waiting = add(source="a.jpg", previous=["old.jpg"])
+    claimer = connection.get_new_connection(connection.get_connection_params())
+    results = []
+
+    def enqueue():
+        try:
+            results.append(
+                queue.enqueue(target="demo_site.item.image", object_id=1, source="b.jpg")
+            )
+        finally:
+            connections.close_all()
+
+    try:
+        with claimer.transaction():
+            claimer.execute(
+                "UPDATE attachments_job SET locked_by = 'w' WHERE id = %s", [waiting.pk]
+            )
+            thread = threading.Thread(target=enqueue)
+            thread.start()
+            thread.join(0.5)
+            assert thread.is_alive()  # its DELETE waits for the claim's row lock
+        thread.join(60)
+    finally:
+        claimer.close()
+    (result,) = results
+    assert result.superseded_sources == ()
+    assert Job.objects.get(pk=waiting.pk).locked_by == "w"
+    assert result.job.previous_names == ["old.jpg"]
+
+
+def test_enqueue_missing_queues_only_records_without_a_job():
+    waiting = add(object_id=2, source="mine.jpg")
+    queued = queue.enqueue_missing(
+        target="demo_site.item.image",
+        sources=[(1, "a.jpg"), (2, "b.jpg"), (3, "c.jpg")],
+        queue="backfill",
+        priority=-1,
+        max_attempts=3,
+    )
+    assert queued == 2
+    rows = Job.objects.exclude(pk=waiting.pk).order_by("object_id")
+    assert [(j.object_id, j.source, j.queue, j.priority, j.max_attempts) for j in rows] == [
+        ("1", "a.jpg", "backfill", -1, 3),
+        ("3", "c.jpg", "backfill", -1, 3),
+    ]
+    assert all(j.state == "waiting" and j.previous == "" for j in rows)
+    assert Job.objects.get(pk=waiting.pk).source == "mine.jpg"
+    assert queue.enqueue_missing(target="demo_site.item.image", sources=[(1, "a.jpg")]) == 0
+    assert queue.enqueue_missing(target="demo_site.item.image", sources=[]) == 0
+    assert queue.claim("w", ["backfill"]).object_id == "1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_missing_wakes_workers_once_per_batch():
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    listener = connection.get_new_connection(connection.get_connection_params())
+    listener.autocommit = True
+    listener.execute(f"LISTEN {queue.CHANNEL}")
+    try:
+        sources = [(i, f"{i}.jpg") for i in range(1000)]
+        assert queue.enqueue_missing(target="demo_site.item.image", sources=sources) == 1000
+        assert queue.enqueue_missing(target="demo_site.item.image", sources=sources) == 0
+        heard = list(listener.notifies(timeout=0.5))
+        assert [n.payload for n in heard] == ["default"]
+    finally:
+        listener.close()
+
+
 def test_claim_takes_due_jobs_by_priority_then_age():
     late = add(object_id=1)
     urgent = add(object_id=2, priority=10)

@@ -1,9 +1,10 @@
-"""Taking the next due job off the table: the part of the queue that differs by database.
+"""The part of the queue that differs by database: putting jobs in, taking the next one out.
 
-``queue.claim`` and ``queue.complete`` ask ``for_database(using)`` for the
-database's ``Claimer`` and call it; one module per vendor says how that
-database claims a job in one commit, deleting the jobs the worker finished
-since its last claim in that same commit.
+``queue.enqueue``, ``queue.claim`` and ``queue.complete`` ask
+``for_database(using)`` for the database's ``Claimer`` and call it; one module
+per vendor says how that database claims a job in one commit, deleting the
+jobs the worker finished since its last claim in that same commit, and, where
+it can do better than the portable ORM path, how it queues one in one statement.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import importlib
 
 from django.db import connections
 
-from .base import Claimer
+from .base import Batch, Claimer, merge_previous
 
-__all__ = ["VENDORS", "Claimer", "claimer_class", "for_database"]
+__all__ = ["VENDORS", "Batch", "Claimer", "claimer_class", "for_database", "merge_previous"]
 
 # Django's ``connection.vendor`` values, each the name of the module that claims on it.
 VENDORS = ("mysql", "postgresql", "sqlite")

@@ -1,8 +1,12 @@
-"""What every database's claim shares: which rows are claimable, in what order, and loading one.
+"""What every database's queue SQL shares: putting jobs in, which rows are claimable, loading one.
 
 A job is claimable when it is neither failed nor running and its time has
 come; workers take the highest priority first, then the oldest ``run_at``,
 then the lowest id. A subclass sends that as its database does best.
+
+Putting jobs in is portable here, through the ORM, in a transaction of its
+own or the caller's; a database that can do it in one statement overrides
+``enqueue`` and ``enqueue_missing``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from ..models import Job
@@ -44,8 +48,29 @@ class Claim:
     finished: list[int]  # done jobs to delete in the claim's commit
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Jobs for records of one field, queued at once (``enqueue_missing``)."""
+
+    target: str
+    queue: str
+    priority: int
+    max_attempts: int
+    records: list[tuple[str, str]]  # (object id, source)
+
+
+def merge_previous(source: str, texts: Sequence[str]) -> str:
+    """The versions a job for ``source`` replaces: every name in ``texts``, once, in order.
+
+    ``texts`` are ``Job.previous`` values (one name a line), the new upload's
+    first, then those of the older jobs it takes over, newest first.
+    """
+    names = (name for text in texts for name in text.splitlines())
+    return "\n".join(dict.fromkeys(name for name in names if name and name != source))
+
+
 class Claimer:
-    """Claim and delete jobs on one database."""
+    """Put in, claim and delete jobs on one database."""
 
     def __init__(self, using: str) -> None:
         self.using = using
@@ -60,6 +85,54 @@ class Claimer:
     def unsupported(cls, connection: Any) -> str | None:
         """Why the server behind ``connection`` cannot claim, or None."""
         return None
+
+    def enqueue(self, job: Job, *, new_record: bool) -> list[str]:
+        """Insert ``job``, replacing the jobs of its record that are not running; wake workers.
+
+        ``job.previous`` (the versions the new upload replaces) gains those the
+        replaced and running jobs were to replace; returns the sources of the
+        jobs it replaced. ``new_record``: the record has no jobs to look for.
+        """
+        jobs = Job.objects.using(self.using)
+        # No savepoint inside a caller's transaction: if this fails, so does its save.
+        with transaction.atomic(using=self.using, savepoint=False):
+            older = [] if new_record else list(jobs.for_target(job.target, job.object_id))
+            older.sort(key=lambda other: other.pk, reverse=True)
+            job.previous = merge_previous(job.source, [job.previous, *(o.previous for o in older)])
+            replaced = [other for other in older if not other.locked_by]
+            if replaced:
+                jobs.filter(pk__in=[other.pk for other in replaced], locked_by="").delete()
+            job.save(using=self.using, force_insert=True)
+        return [other.source for other in replaced]
+
+    def enqueue_missing(self, batch: Batch) -> int:
+        """Insert a job for each record of ``batch`` that has none yet; return how many.
+
+        One commit (its own, or the caller's); workers are woken once.
+        """
+        rows = Job.objects.using(self.using)
+        with transaction.atomic(using=self.using, savepoint=False):
+            busy = set(
+                rows.filter(
+                    target=batch.target, object_id__in=[pk for pk, _ in batch.records]
+                ).values_list("object_id", flat=True)
+            )
+            now = timezone.now()
+            missing = [
+                Job(
+                    target=batch.target,
+                    object_id=object_id,
+                    source=source,
+                    queue=batch.queue,
+                    priority=batch.priority,
+                    max_attempts=batch.max_attempts,
+                    run_at=now,
+                )
+                for object_id, source in batch.records
+                if object_id not in busy
+            ]
+            rows.bulk_create(missing)
+        return len(missing)
 
     def claim(
         self,
