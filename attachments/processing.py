@@ -74,8 +74,7 @@ def process(job: Job) -> Outcome:
     with (field.storage if published else staged).open(job.source, "rb") as original:
         made = renditions.make(field, job.source, original, due)
         if not published:
-            original.seek(0)
-            storage.put(field.storage, job.source, original)
+            storage.put_staged(staged, field.storage, job.source, original)
             made.written.append(job.source)
     replaced = _publish(field, job, made)
     if replaced is None:
