@@ -17,7 +17,16 @@ encodes them (JPEG quality 85 progressive from a JPEG, PNG from a PNG):
   Paperclip's own offsets). Both are timed apart, and the ``convert`` alone is
   reported too, as the stricter baseline;
 * ImageMagick in one process, both styles, with a ``jpeg:size`` hint;
-* pyvips ``thumbnail`` per style (shrink-on-load), when pyvips is importable;
+* pyvips ``thumbnail`` per style (shrink-on-load), when pyvips is importable
+  (``pip install -e '.[bench]'`` brings it with its own libvips);
+* modern formats: both styles written as AVIF and as WebP, by us and by pyvips
+  (issue 16), at equal settings: quality ``AVIF_QUALITY``/``WEBP_QUALITY`` is
+  libvips' ``Q`` (both libraries hand it to the codec as is: libavif and
+  libheif map 0-100 to AV1's quantiser with the same formula, libwebp takes it
+  directly); WebP ``method`` 0-6 is libvips' ``effort`` 0-6 (libvips passes it
+  as libwebp's method); AVIF ``speed`` s (libavif, 0-10) is libvips'
+  ``effort`` 9 - s (libvips sets libheif's aom speed to 9 - effort); both AV1
+  encoders are libaom, both 4:2:0;
 * the decode floor: Pillow decoding alone, JPEG at the DCT scale the largest
   resize needs (``draft``, at least 1x), PNG in full; and, for reference, JPEG at
   the scale we decode at (at least 2x: see ``_DRAFT_GAP`` in imaging.py).
@@ -62,6 +71,7 @@ from pathlib import Path
 from PIL import Image, ImageChops, ImageOps, ImageStat, features
 
 from attachments import imaging
+from attachments.conf import DEFAULTS
 from attachments.styles import parse_styles
 from benchmarks import corpus as corpus_module
 from benchmarks.corpus import Photo
@@ -80,7 +90,20 @@ PAPERCLIP = "Paperclip (identify + convert)"
 MAGICK_ENV = {**os.environ, "MAGICK_THREAD_LIMIT": "1", "OMP_NUM_THREADS": "1"}
 
 # Targets of the issue, as ratios of images/s measured in the same run.
-TARGETS = {"pyvips": 1.5, "Django peer": 3.0, "Paperclip": 10.0, "decode floor": 0.8}
+TARGETS = {
+    "pyvips": 1.8,
+    "Django peer": 3.0,
+    "Paperclip": 10.0,
+    "decode floor": 0.8,
+    "pyvips, AVIF": 1.0,
+    "pyvips, WebP": 1.0,
+}
+# Modern formats at equal settings (see the docstring): ours, and libvips' spelling.
+AVIF_QUALITY, WEBP_QUALITY = DEFAULTS["AVIF_QUALITY"], DEFAULTS["WEBP_QUALITY"]
+MODERN = {
+    "AVIF": {"Q": AVIF_QUALITY, "effort": 9 - imaging._AVIF_SPEED, "compression": "av1"},
+    "WEBP": {"Q": WEBP_QUALITY, "effort": imaging._WEBP_METHOD},
+}
 MAX_RSS_MB = 150
 
 Outputs = list[tuple[str, bytes]]  # (style name, encoded file)
@@ -248,6 +271,49 @@ def vips(photo: Photo) -> Outputs:
     return [("thumb", encode(thumb)), ("square", encode(square))]
 
 
+def ours_as(fmt: str) -> Callable[[Photo], Outputs]:
+    """Our two styles written as ``fmt`` at the configured default quality."""
+    declared = {
+        name: {"geometry": str(s.geometry), "format": fmt.lower()} for name, s in STYLES.items()
+    }
+    styles = list(parse_styles(declared).values())
+
+    def run(photo: Photo) -> Outputs:
+        out = imaging.render(
+            io.BytesIO(photo.data),
+            styles,
+            max_pixels=MAX_PIXELS,
+            avif_quality=AVIF_QUALITY,
+            webp_quality=WEBP_QUALITY,
+        )
+        return [(name, rendition.data) for name, rendition in out.items()]
+
+    return run
+
+
+def vips_as(fmt: str) -> Callable[[Photo], Outputs]:
+    """pyvips' two thumbnails written as ``fmt`` at the settings equal to ours (``MODERN``)."""
+
+    def run(photo: Photo) -> Outputs:
+        thumb = pyvips.Image.thumbnail_buffer(photo.data, 100, height=100, size="down")
+        square = pyvips.Image.thumbnail_buffer(photo.data, 200, height=200, crop="centre")
+        save = "heifsave_buffer" if fmt == "AVIF" else "webpsave_buffer"
+        return [
+            (name, getattr(image, save)(strip=True, **MODERN[fmt]))
+            for name, image in (("thumb", thumb), ("square", square))
+        ]
+
+    return run
+
+
+def _vips_writes_avif() -> bool:
+    try:
+        pyvips.Image.black(16, 16, bands=3).heifsave_buffer(**MODERN["AVIF"])
+    except pyvips.Error:
+        return False
+    return True
+
+
 def methods(passes: int, magick_passes: int, folder: Path) -> tuple[list[Method], list[str]]:
     found = [
         Method("ours (imaging.render)", ours, passes),
@@ -256,10 +322,21 @@ def methods(passes: int, magick_passes: int, folder: Path) -> tuple[list[Method]
         Method("decode at our scale", decode_at_our_scale, min(passes, 3), "JPEG draft >= 2x"),
     ]
     missing = []
+    modern = min(passes, 3)  # AV1 encoding is slow: fewer passes
+    if imaging.encodes("AVIF"):
+        found.append(Method("ours, AVIF", ours_as("AVIF"), modern))
+    else:
+        missing.append("AVIF in Pillow (Pillow 11.2+ built with libavif)")
+    found.append(Method("ours, WebP", ours_as("WEBP"), modern))
     if pyvips is not None:
         found.append(Method("pyvips thumbnail", vips, passes))
+        if _vips_writes_avif():
+            found.append(Method("pyvips, AVIF", vips_as("AVIF"), modern))
+        else:
+            missing.append("AVIF in libvips (libheif with an AV1 encoder)")
+        found.append(Method("pyvips, WebP", vips_as("WEBP"), modern))
     else:
-        missing.append("pyvips (apt-get install libvips42; pip install pyvips)")
+        missing.append("pyvips (pip install -e '.[bench]': pyvips with its libvips wheel)")
     if _is_imagemagick():
         found += [
             Method(
@@ -386,6 +463,7 @@ _RSS_SCRIPT = """
 import io, re, sys
 sys.path.insert(0, sys.argv[1])
 from attachments import imaging
+from attachments.conf import DEFAULTS
 from attachments.styles import parse_styles
 def peak():
     return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) // 1024
@@ -528,6 +606,10 @@ def report(corpus, all_methods, missing, sizes, scores, rss, threads, quick) -> 
         "Paperclip's convert": "Paperclip's convert per style",
         "decode floor": "decode floor",
     }
+    modern = {
+        "pyvips, AVIF": ("ours, AVIF", "pyvips, AVIF"),
+        "pyvips, WebP": ("ours, WebP", "pyvips, WebP"),
+    }
     print(f"  {'':27}" + "".join(f"{c:>8}" for c in columns) + "  target")
     for label, name in peers.items():
         if name not in by_name:
@@ -539,6 +621,33 @@ def report(corpus, all_methods, missing, sizes, scores, rss, threads, quick) -> 
         target = TARGETS.get(label)
         judged = f"  >= {target:<4} {verdict(photo_ratio >= target)}" if target else "  (reference)"
         print(f"  ours / {label:19}" + "".join(f"{r:8.2f}" for r in ratios.values()) + judged)
+    for label, (mine, theirs) in modern.items():
+        if mine not in by_name or theirs not in by_name:
+            print(f"  ours / {label:19} not measured: tool missing")
+            continue
+        ratios = {
+            fmt: by_name[mine].rate(photos, fmt) / by_name[theirs].rate(photos, fmt)
+            for fmt in formats
+        }
+        ratios = {"all": by_name[mine].rate(photos) / by_name[theirs].rate(photos), **ratios}
+        photo_ratio = ratios.get("JPEG", ratios["all"])
+        target = TARGETS[label]
+        print(
+            f"  ours / {label:19}"
+            + "".join(f"{r:8.2f}" for r in ratios.values())
+            + f"  >= {target:<4} {verdict(photo_ratio >= target)}"
+        )
+    print(
+        textwrap.fill(
+            f"  Modern formats at equal settings: AVIF quality {AVIF_QUALITY} speed "
+            f"{imaging._AVIF_SPEED} = libvips Q {AVIF_QUALITY} effort {9 - imaging._AVIF_SPEED} "
+            f"(libvips gives aom speed 9 - effort); WebP quality {WEBP_QUALITY} method "
+            f"{imaging._WEBP_METHOD} = libvips Q {WEBP_QUALITY} effort {imaging._WEBP_METHOD}. "
+            + _bytes(by_name),
+            100,
+            subsequent_indent="  ",
+        )
+    )
     right, total, _ = sizes[ours.name]
     print(
         f"  ours: outputs the size Geometry.plan gives: {right}/{total}  {verdict(right == total)}"
@@ -556,10 +665,21 @@ def report(corpus, all_methods, missing, sizes, scores, rss, threads, quick) -> 
         )
 
 
+def _bytes(by_name: dict[str, Method]) -> str:
+    """Total output bytes of each modern-format method: equal settings make equal files."""
+    totals = [
+        f"{name} {sum(len(data) for out in m.outputs.values() for _, data in out) / 1e6:.2f}"
+        for name, m in by_name.items()
+        if name.startswith(("ours, ", "pyvips, "))
+    ]
+    return f"Output MB: {', '.join(totals)}." if totals else ""
+
+
 def _versions(by_name: dict[str, Method]) -> str:
     pillow = (
         f"Pillow {Image.__version__} (libjpeg-turbo {features.version('libjpeg_turbo')}, "
-        f"zlib {features.version('zlib')})"
+        f"zlib {features.version('zlib')}, libwebp {features.version('webp')}, "
+        f"libavif {features.version('avif')})"
     )
     tools = [f"Python {sys.version.split()[0]}", pillow]
     if pyvips is not None:
