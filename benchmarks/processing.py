@@ -9,6 +9,12 @@ encodes them (JPEG quality 85 progressive from a JPEG, PNG from a PNG):
 * ours: ``attachments.imaging.render``;
 * naive Pillow: full decode, EXIF transpose, LANCZOS per style, save both; what
   sorl-thumbnail, easy-thumbnails and django-imagekit do, standing in for them;
+* the Django peers themselves, when installed (``.[bench]``), each through the
+  code its template tag or spec runs, less its storage and cache: imagekit's
+  pilkit pipeline (``Transpose``, ``ResizeToFit``/``ResizeToFill``,
+  ``save_image``), easy-thumbnails' engine (source generators, its default
+  processors, ``save_pil_image``), sorl-thumbnail's PIL engine (``create`` and
+  the bytes its ``write`` stores), all at JPEG quality 85 or PNG;
 * Paperclip: the ImageMagick commands Paperclip's Thumbnail processor runs,
   two processes per style: ``identify -format '%wx%h,%[exif:orientation]'``
   (its ``Geometry.from_file``, run for every style; without ``-ping`` it
@@ -95,6 +101,7 @@ TARGETS = {
     "Django peer": 3.0,
     "Paperclip": 10.0,
     "decode floor": 0.8,
+    **dict.fromkeys(("django-imagekit", "easy-thumbnails", "sorl-thumbnail"), 3.0),
     "pyvips, AVIF": 1.0,
     "pyvips, WebP": 1.0,
 }
@@ -172,6 +179,102 @@ def naive_images(photo: Photo) -> dict[str, Image.Image]:
 
 def naive(photo: Photo) -> Outputs:
     return [(name, save(image, photo.format)) for name, image in naive_images(photo).items()]
+
+
+def _setup_django_peers() -> list[str]:
+    """Configure Django for the peers that are installed; return their names."""
+    import importlib.util
+
+    apps = {
+        "django-imagekit": "imagekit",
+        "easy-thumbnails": "easy_thumbnails",
+        "sorl-thumbnail": "sorl.thumbnail",
+    }
+    found = {name: app for name, app in apps.items() if importlib.util.find_spec(app.split(".")[0])}
+    if found:
+        import django
+        from django.conf import settings
+
+        if not settings.configured:
+            settings.configure(
+                # imagekit's own app would set up its cache backends (and django-rq's
+                # queues, when installed): the pipeline measured needs only pilkit.
+                INSTALLED_APPS=[app for app in found.values() if app != "imagekit"],
+                THUMBNAIL_QUALITY=JPEG_QUALITY,  # easy-thumbnails and sorl
+                THUMBNAIL_PROGRESSIVE=True,  # sorl: progressive JPEG, as ours
+            )
+            django.setup()
+    return list(found)
+
+
+def imagekit(photo: Photo) -> Outputs:
+    from pilkit.processors import ProcessorPipeline, ResizeToFill, ResizeToFit, Transpose
+    from pilkit.utils import open_image, save_image
+
+    out = []
+    pipelines = {
+        "thumb": [Transpose(), ResizeToFit(100, 100, upscale=False)],
+        "square": [Transpose(), ResizeToFill(200, 200)],
+    }
+    for name, processors in pipelines.items():
+        image = ProcessorPipeline(processors).process(open_image(io.BytesIO(photo.data)))
+        options = {"quality": JPEG_QUALITY, "progressive": True} if photo.format == "JPEG" else {}
+        out.append((name, save_image(image, io.BytesIO(), photo.format, options).getvalue()))
+    return out
+
+
+def easy_thumbnails(photo: Photo) -> Outputs:
+    from django.core.files.base import ContentFile
+    from easy_thumbnails import engine
+
+    out = []
+    for name, options in (
+        ("thumb", {"size": (100, 100)}),
+        ("square", {"size": (200, 200), "crop": True}),
+    ):
+        source = engine.generate_source_image(ContentFile(photo.data), options)
+        image = engine.process_image(source, options)
+        filename = photo.path.name  # its extension picks the format
+        saved = engine.save_pil_image(image, io.BytesIO(), filename, quality=JPEG_QUALITY)
+        out.append((name, saved.getvalue()))
+    return out
+
+
+def sorl(photo: Photo) -> Outputs:
+    from sorl.thumbnail.engines.pil_engine import Engine
+    from sorl.thumbnail.parsers import parse_geometry
+
+    engine = Engine()
+    out = []
+    for name, geometry, crop in (("thumb", "100x100", False), ("square", "200x200", "center")):
+        source = engine.get_image(io.BytesIO(photo.data))
+        info = engine.get_image_info(source)
+        options = {
+            "crop": crop,
+            "upscale": False,
+            "orientation": True,
+            "colorspace": "RGB",
+            "quality": JPEG_QUALITY,
+            "format": photo.format,
+            "cropbox": None,
+            "rounded": None,
+            "padding": False,
+            "blur": None,
+            "image_info": info,
+            "replace_alpha": None,
+        }
+        size = parse_geometry(geometry, engine.get_image_ratio(source, options))
+        image = engine.create(source, size, options)
+        data = engine._get_raw_data(image, photo.format, JPEG_QUALITY, info, progressive=True)
+        out.append((name, data))
+    return out
+
+
+DJANGO_PEERS = {
+    "django-imagekit": imagekit,
+    "easy-thumbnails": easy_thumbnails,
+    "sorl-thumbnail": sorl,
+}
 
 
 def decode_floor(photo: Photo, gap: float = 1.0) -> Outputs:
@@ -322,6 +425,9 @@ def methods(passes: int, magick_passes: int, folder: Path) -> tuple[list[Method]
         Method("decode at our scale", decode_at_our_scale, min(passes, 3), "JPEG draft >= 2x"),
     ]
     missing = []
+    peers = _setup_django_peers()
+    found += [Method(name, DJANGO_PEERS[name], passes) for name in peers]
+    missing += [f"{name} (pip install -e '.[bench]')" for name in DJANGO_PEERS if name not in peers]
     modern = min(passes, 3)  # AV1 encoding is slow: fewer passes
     if imaging.encodes("AVIF"):
         found.append(Method("ours, AVIF", ours_as("AVIF"), modern))
@@ -602,6 +708,7 @@ def report(corpus, all_methods, missing, sizes, scores, rss, threads, quick) -> 
     peers = {
         "pyvips": "pyvips thumbnail",
         "Django peer": "naive Pillow (Django peers)",
+        **{name: name for name in DJANGO_PEERS},
         "Paperclip": PAPERCLIP,
         "Paperclip's convert": "Paperclip's convert per style",
         "decode floor": "decode floor",
