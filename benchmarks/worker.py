@@ -32,6 +32,7 @@ import _script  # first of all: it fixes sys.path
 # isort: split
 import argparse
 import contextlib
+import io
 import json
 import math
 import os
@@ -337,6 +338,24 @@ def main() -> None:
     report(photos, jobs, repeats, results, skipped, rss, floors, args.quick, args.relaxed_commit)
 
 
+def largest_coefficients(photos: list) -> tuple[str, int]:
+    """The progressive JPEG whose DCT coefficients take the most memory, and how many bytes."""
+    from PIL import Image
+
+    found = ("none", 0)
+    for photo in photos:
+        with Image.open(io.BytesIO(photo.data)) as im:
+            if not im.info.get("progressive"):
+                continue
+            h_max = max(layer[1] for layer in im.layer)
+            v_max = max(layer[2] for layer in im.layer)
+            samples = sum(layer[1] * layer[2] for layer in im.layer) / (h_max * v_max)
+            found = max(
+                found, (photo.name, int(2 * samples * im.width * im.height)), key=lambda f: f[1]
+            )
+    return found
+
+
 def report(photos, jobs, repeats, results, skipped, rss, floors, quick, relaxed) -> None:
     import django
 
@@ -410,6 +429,12 @@ def report(photos, jobs, repeats, results, skipped, rss, floors, quick, relaxed)
             f"Target: {kind}, peak RSS (VmHWM) over the corpus, concurrency 1: {peak} MB "
             f"<= {MAX_RSS_MB} MB {'PASS' if peak <= MAX_RSS_MB else 'MISS'}"
         )
+    name, coefficients = largest_coefficients(photos.photos)
+    print(
+        f"  What libjpeg alone must hold for the corpus's largest progressive JPEG, {name}: "
+        f"{coefficients / 2**20:.1f} MiB of DCT coefficients (2 bytes per sample, whole "
+        "image, whatever the decoding scale), beside the worker's Python and Django"
+    )
     print("Worker peak RSS (VmHWM) making both styles of one image per thread:")
     for (label, concurrency, budget, size), result in rss.items():
         peak = result["peak_mb"]
