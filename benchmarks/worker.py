@@ -312,7 +312,6 @@ def main() -> None:
                         free = free_cores()
                         result = run_once(env, jobs, concurrency)
                         result["free_cores"] = free
-                        result["floor"] = floors[-1]  # measured just before, same load
                     results.setdefault((kind, concurrency), []).append(result)
                     wall, stats = result["wall"], result["stats"]
                     log(f"{kind}, concurrency {concurrency}: {wall:.2f} s, {stats}")
@@ -401,14 +400,15 @@ def report(photos, jobs, repeats, results, skipped, rss, floors, quick, relaxed)
             f"needs) over the same {jobs} photos, in a started process: {fastest['floor']:.2f} s; "
             f"imaging.render alone: {fastest['render']:.2f} s "
             f"({fastest['floor'] / fastest['render']:.2f}x the floor's speed); best of "
-            f"{len(floors)}, one before each repeat"
+            f"{len(floors)}, one before each repeat's runs"
         )
         for kind in dict.fromkeys(k for k, _ in best):
-            # Each run against the floor measured just before it: the load changes over a run.
-            runs = results[kind, 1]
-            one = max(runs, key=lambda r: r["floor"]["floor"] / r["seconds"])
-            starting = max(r["floor"]["floor"] / r["process_seconds"] for r in runs)
-            running = one["floor"]["floor"] / one["seconds"]
+            # Best against best, as for every figure here: pairing each run with the floor
+            # measured just before it and keeping the best pair favours a run that met a
+            # floor slowed by the machine's other load.
+            one = best[kind, 1]
+            starting = fastest["floor"] / min(r["process_seconds"] for r in results[kind, 1])
+            running = fastest["floor"] / one["seconds"]
             print(
                 f"Target: {kind}, concurrency 1, speed / decode floor's: whole process "
                 f"{starting:.2f}x >= {MIN_FLOOR_STARTING} "
@@ -418,10 +418,11 @@ def report(photos, jobs, repeats, results, skipped, rss, floors, quick, relaxed)
             )
             # CPU seconds are what the code costs whatever the machine's other load does to
             # wall time (the fsyncs of commits, being waits, are not in them).
+            cpu = min(r["cpu"] for r in results[kind, 1])
             print(
-                f"  CPU time, that repeat: floor {one['floor']['floor cpu']:.2f} s, render alone "
-                f"{one['floor']['render cpu']:.2f} s, worker's run {one['cpu']:.2f} s: "
-                f"{one['floor']['floor cpu'] / one['cpu']:.2f}x the floor's"
+                f"  CPU time, least of each: floor {fastest['floor cpu']:.2f} s, render alone "
+                f"{fastest['render cpu']:.2f} s, worker's run {cpu:.2f} s: "
+                f"{fastest['floor cpu'] / cpu:.2f}x the floor's"
             )
     for kind in dict.fromkeys(k for k, _ in best):
         peak = max(r["peak_mb"] for r in results[kind, 1])
