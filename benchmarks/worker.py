@@ -18,6 +18,14 @@ free"), and "cores busy" is the worker's CPU time over its run time. After each
 run every record must be *ready*, every style file present and the queue empty.
 ``--relaxed-commit`` repeats it all with commits that do not wait for the disk.
 
+Before each repeat's runs, a started process times the decode floor (Pillow
+decoding alone, JPEG at the DCT scale the largest resize needs; see
+``processing.py``) and ``imaging.render`` alone over the same photos in the same
+order, best of three passes. Targets (issue 17), fastest against fastest: the
+worker at concurrency 1 at least 0.75 of the floor's speed with its process
+start-up, 0.8 without; concurrency 2 at least 1.85x concurrency 1; peak RSS over
+the corpus at most 128 MB at concurrency 1.
+
 Then the worker's peak RSS (VmHWM) making both styles of an 18 MP JPEG
 (``corpus.big_jpeg``) and of the corpus's largest photo, one at a time
 (concurrency 1), two at once (concurrency 2), and two at once under a
