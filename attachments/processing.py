@@ -99,8 +99,7 @@ def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[st
     """
     using = router.db_for_write(field.model)
     with transaction.atomic(using=using):
-        row = versions.lock_row(field, job.object_id, using, field.styles_attname)
-        if row is None or row[0] != job.source:
+        if versions.lock(field, job.object_id, using) != job.source:
             return None
         if job.pk is not None and not queue.holds(job):
             # Handed back meanwhile: its next run publishes, from the staged
@@ -108,7 +107,7 @@ def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[st
             # run writes again under the same names).
             raise queue.NotHeld(f"Job {job.pk} was handed back while it ran.")
         rows = field.model._base_manager.using(using).filter(pk=job.object_id)
-        state, replaced = made.merge(row[1])
+        state, replaced = made.merge(rows.values_list(field.styles_attname, flat=True).first())
         rows.update(**{field.state_attname: READY, field.styles_attname: state})
     return replaced
 

@@ -137,8 +137,8 @@ def put_staged(staged: Storage, target: Storage, name: str, content: IO[bytes]) 
 
     Between two plain local folders on one file system it is a hard link: the
     target's file is stored (a name of its own, which deleting the staged name
-    later leaves whole) without reading and writing the whole original again,
-    which cost a worker about 2 ms of a 50 ms photo job. A staged file is
+    later leaves whole) without reading and writing the whole original again
+    (320 MB of writes per 90 photos in benchmarks/worker.py). A staged file is
     never written again, so the two names can share the bytes. Anything else
     (another file system, a storage that saves its own way) is copied by ``put``.
     """

@@ -45,17 +45,6 @@ class Replaced:
 
 def lock(field: AttachmentField, object_id: object, using: str) -> str | None:
     """Lock the record's row until the transaction ends; return its name, None when gone."""
-    row = lock_row(field, object_id, using)
-    return None if row is None else row[0]
-
-
-def lock_row(
-    field: AttachmentField, object_id: object, using: str, *also: str
-) -> tuple[Any, ...] | None:
-    """Lock the record's row like ``lock``; return its name and the columns ``also``.
-
-    One statement fewer than ``lock`` and a read after it, for the worker's publish.
-    """
     rows = field.model._base_manager.using(using).filter(pk=object_id)
     if not connections[using].features.has_select_for_update:
         # SQLite: take the write lock with the first statement. A read first
@@ -66,7 +55,7 @@ def lock_row(
         rows = rows.all()
     else:
         rows = rows.select_for_update()
-    return rows.values_list(field.attname, *also).first()
+    return rows.values_list(field.attname, flat=True).first()
 
 
 def replace(
