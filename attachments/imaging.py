@@ -82,8 +82,10 @@ _PNG_COMPRESS_LEVEL = 4
 # WebP method 3 and 4 cost the same on the photos; on the screenshot 4 took 1.7x as
 # long (313 vs 184 ms) and was 25% smaller. 4 is also libwebp's default; 6 took 9x.
 _WEBP_METHOD = 4
-# AVIF speed 0-10 (slowest, smallest first): Pillow's and libavif's default, 6. Not
-# measured here yet against pyvips' effort settings (issue 16's benchmark).
+# AVIF speed 0-10 (slowest, smallest first): Pillow's and libavif's default, 6, which
+# is libvips' effort 3 (it gives libaom speed 9 - effort). At that equal setting and
+# quality 60, benchmarks/processing.py made both styles of the photos 1.9x as fast as
+# pyvips per core, in files of the same size (libaom in both): nothing to tune.
 _AVIF_SPEED = 6
 
 # Resampling must average colours weighted by alpha, or transparent pixels' colours bleed.

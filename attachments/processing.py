@@ -81,8 +81,7 @@ def process(job: Job) -> Outcome:
             field, job.source, original, due, decoded=decoded, focus=plan.focus(row[1])
         )
         if not published:
-            original.seek(0)
-            storage.put(field.storage, job.source, original)
+            storage.put_staged(staged, field.storage, job.source, original)
             made.written.append(job.source)
     replaced = _publish(field, job, made)
     if replaced is None:

@@ -19,11 +19,12 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.utils.functional import LazyObject, empty
 from django.utils.text import slugify
 
 from . import plan
@@ -151,6 +152,54 @@ def put(storage: Storage, name: str, content: bytes | IO[bytes]) -> None:
     if saved != name:
         storage.delete(saved)
         raise StorageMismatch(f"{storage!r} saved {name!r} as {saved!r}.")
+
+
+def put_staged(staged: Storage, target: Storage, name: str, content: IO[bytes]) -> None:
+    """Store the staged original ``name`` (open as ``content``) at ``name`` in ``target``.
+
+    Between two plain local folders on one file system it is a hard link: the
+    target's file is stored (a name of its own, which deleting the staged name
+    later leaves whole) without reading and writing the whole original again
+    (320 MB of writes per 90 photos in benchmarks/worker.py). A staged file is
+    never written again, so the two names can share the bytes. Anything else
+    (another file system, a storage that saves its own way) is copied by ``put``.
+    """
+    staged, target = _unwrapped(staged), _unwrapped(target)
+    if _links(staged) and _links(target):
+        path = target.path(name)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)  # what a failed attempt left
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.link(staged.path(name), path)
+        except OSError:  # EXDEV, a file system without hard links...
+            pass
+        else:
+            mode = target.file_permissions_mode  # type: ignore[attr-defined]
+            if mode is not None:
+                os.chmod(path, mode)
+            return
+    content.seek(0)
+    put(target, name, content)
+
+
+def _unwrapped(storage: Storage) -> Storage:
+    """The storage behind ``default_storage`` (a lazy proxy), or ``storage`` itself."""
+    if isinstance(storage, LazyObject):
+        if storage._wrapped is empty:
+            storage._setup()
+        return cast(Storage, storage._wrapped)
+    return storage
+
+
+def _links(storage: Storage) -> bool:
+    """Does ``storage`` write plain files as FileSystemStorage does, in folders of default mode?"""
+    return (
+        isinstance(storage, FileSystemStorage)
+        and type(storage).save is Storage.save
+        and getattr(type(storage), "_save", None) is getattr(FileSystemStorage, "_save", None)
+        and storage.directory_permissions_mode is None
+    )
 
 
 def delete_all(storage: Storage, names: Iterable[str]) -> None:

@@ -9,6 +9,12 @@ encodes them (JPEG quality 85 progressive from a JPEG, PNG from a PNG):
 * ours: ``attachments.imaging.render``;
 * naive Pillow: full decode, EXIF transpose, LANCZOS per style, save both; what
   sorl-thumbnail, easy-thumbnails and django-imagekit do, standing in for them;
+* the Django peers themselves, when installed (``.[bench]``), each through the
+  code its template tag or spec runs, less its storage and cache: imagekit's
+  pilkit pipeline (``Transpose``, ``ResizeToFit``/``ResizeToFill``,
+  ``save_image``), easy-thumbnails' engine (source generators, its default
+  processors, ``save_pil_image``), sorl-thumbnail's PIL engine (``create`` and
+  the bytes its ``write`` stores), all at JPEG quality 85 or PNG;
 * Paperclip: the ImageMagick commands Paperclip's Thumbnail processor runs,
   two processes per style: ``identify -format '%wx%h,%[exif:orientation]'``
   (its ``Geometry.from_file``, run for every style; without ``-ping`` it
@@ -17,7 +23,16 @@ encodes them (JPEG quality 85 progressive from a JPEG, PNG from a PNG):
   Paperclip's own offsets). Both are timed apart, and the ``convert`` alone is
   reported too, as the stricter baseline;
 * ImageMagick in one process, both styles, with a ``jpeg:size`` hint;
-* pyvips ``thumbnail`` per style (shrink-on-load), when pyvips is importable;
+* pyvips ``thumbnail`` per style (shrink-on-load), when pyvips is importable
+  (``pip install -e '.[bench]'`` brings it with its own libvips);
+* modern formats: both styles written as AVIF and as WebP, by us and by pyvips
+  (issue 16), at equal settings: quality ``AVIF_QUALITY``/``WEBP_QUALITY`` is
+  libvips' ``Q`` (both libraries hand it to the codec as is: libavif and
+  libheif map 0-100 to AV1's quantiser with the same formula, libwebp takes it
+  directly); WebP ``method`` 0-6 is libvips' ``effort`` 0-6 (libvips passes it
+  as libwebp's method); AVIF ``speed`` s (libavif, 0-10) is libvips'
+  ``effort`` 9 - s (libvips sets libheif's aom speed to 9 - effort); both AV1
+  encoders are libaom, both 4:2:0;
 * the decode floor: Pillow decoding alone, JPEG at the DCT scale the largest
   resize needs (``draft``, at least 1x), PNG in full; and, for reference, JPEG at
   the scale we decode at (at least 2x: see ``_DRAFT_GAP`` in imaging.py).
@@ -62,6 +77,7 @@ from pathlib import Path
 from PIL import Image, ImageChops, ImageOps, ImageStat, features
 
 from attachments import imaging
+from attachments.conf import DEFAULTS
 from attachments.styles import parse_styles
 from benchmarks import corpus as corpus_module
 from benchmarks.corpus import Photo
@@ -80,7 +96,21 @@ PAPERCLIP = "Paperclip (identify + convert)"
 MAGICK_ENV = {**os.environ, "MAGICK_THREAD_LIMIT": "1", "OMP_NUM_THREADS": "1"}
 
 # Targets of the issue, as ratios of images/s measured in the same run.
-TARGETS = {"pyvips": 1.5, "Django peer": 3.0, "Paperclip": 10.0, "decode floor": 0.8}
+TARGETS = {
+    "pyvips": 1.8,
+    "Django peer": 3.0,
+    "Paperclip": 10.0,
+    "decode floor": 0.8,
+    **dict.fromkeys(("django-imagekit", "easy-thumbnails", "sorl-thumbnail"), 3.0),
+    "pyvips, AVIF": 1.0,
+    "pyvips, WebP": 1.0,
+}
+# Modern formats at equal settings (see the docstring): ours, and libvips' spelling.
+AVIF_QUALITY, WEBP_QUALITY = DEFAULTS["AVIF_QUALITY"], DEFAULTS["WEBP_QUALITY"]
+MODERN = {
+    "AVIF": {"Q": AVIF_QUALITY, "effort": 9 - imaging._AVIF_SPEED, "compression": "av1"},
+    "WEBP": {"Q": WEBP_QUALITY, "effort": imaging._WEBP_METHOD},
+}
 MAX_RSS_MB = 150
 
 Outputs = list[tuple[str, bytes]]  # (style name, encoded file)
@@ -149,6 +179,102 @@ def naive_images(photo: Photo) -> dict[str, Image.Image]:
 
 def naive(photo: Photo) -> Outputs:
     return [(name, save(image, photo.format)) for name, image in naive_images(photo).items()]
+
+
+def _setup_django_peers() -> list[str]:
+    """Configure Django for the peers that are installed; return their names."""
+    import importlib.util
+
+    apps = {
+        "django-imagekit": "imagekit",
+        "easy-thumbnails": "easy_thumbnails",
+        "sorl-thumbnail": "sorl.thumbnail",
+    }
+    found = {name: app for name, app in apps.items() if importlib.util.find_spec(app.split(".")[0])}
+    if found:
+        import django
+        from django.conf import settings
+
+        if not settings.configured:
+            settings.configure(
+                # imagekit's own app would set up its cache backends (and django-rq's
+                # queues, when installed): the pipeline measured needs only pilkit.
+                INSTALLED_APPS=[app for app in found.values() if app != "imagekit"],
+                THUMBNAIL_QUALITY=JPEG_QUALITY,  # easy-thumbnails and sorl
+                THUMBNAIL_PROGRESSIVE=True,  # sorl: progressive JPEG, as ours
+            )
+            django.setup()
+    return list(found)
+
+
+def imagekit(photo: Photo) -> Outputs:
+    from pilkit.processors import ProcessorPipeline, ResizeToFill, ResizeToFit, Transpose
+    from pilkit.utils import open_image, save_image
+
+    out = []
+    pipelines = {
+        "thumb": [Transpose(), ResizeToFit(100, 100, upscale=False)],
+        "square": [Transpose(), ResizeToFill(200, 200)],
+    }
+    for name, processors in pipelines.items():
+        image = ProcessorPipeline(processors).process(open_image(io.BytesIO(photo.data)))
+        options = {"quality": JPEG_QUALITY, "progressive": True} if photo.format == "JPEG" else {}
+        out.append((name, save_image(image, io.BytesIO(), photo.format, options).getvalue()))
+    return out
+
+
+def easy_thumbnails(photo: Photo) -> Outputs:
+    from django.core.files.base import ContentFile
+    from easy_thumbnails import engine
+
+    out = []
+    for name, options in (
+        ("thumb", {"size": (100, 100)}),
+        ("square", {"size": (200, 200), "crop": True}),
+    ):
+        source = engine.generate_source_image(ContentFile(photo.data), options)
+        image = engine.process_image(source, options)
+        filename = photo.path.name  # its extension picks the format
+        saved = engine.save_pil_image(image, io.BytesIO(), filename, quality=JPEG_QUALITY)
+        out.append((name, saved.getvalue()))
+    return out
+
+
+def sorl(photo: Photo) -> Outputs:
+    from sorl.thumbnail.engines.pil_engine import Engine
+    from sorl.thumbnail.parsers import parse_geometry
+
+    engine = Engine()
+    out = []
+    for name, geometry, crop in (("thumb", "100x100", False), ("square", "200x200", "center")):
+        source = engine.get_image(io.BytesIO(photo.data))
+        info = engine.get_image_info(source)
+        options = {
+            "crop": crop,
+            "upscale": False,
+            "orientation": True,
+            "colorspace": "RGB",
+            "quality": JPEG_QUALITY,
+            "format": photo.format,
+            "cropbox": None,
+            "rounded": None,
+            "padding": False,
+            "blur": None,
+            "image_info": info,
+            "replace_alpha": None,
+        }
+        size = parse_geometry(geometry, engine.get_image_ratio(source, options))
+        image = engine.create(source, size, options)
+        data = engine._get_raw_data(image, photo.format, JPEG_QUALITY, info, progressive=True)
+        out.append((name, data))
+    return out
+
+
+DJANGO_PEERS = {
+    "django-imagekit": imagekit,
+    "easy-thumbnails": easy_thumbnails,
+    "sorl-thumbnail": sorl,
+}
 
 
 def decode_floor(photo: Photo, gap: float = 1.0) -> Outputs:
@@ -248,6 +374,49 @@ def vips(photo: Photo) -> Outputs:
     return [("thumb", encode(thumb)), ("square", encode(square))]
 
 
+def ours_as(fmt: str) -> Callable[[Photo], Outputs]:
+    """Our two styles written as ``fmt`` at the configured default quality."""
+    declared = {
+        name: {"geometry": str(s.geometry), "format": fmt.lower()} for name, s in STYLES.items()
+    }
+    styles = list(parse_styles(declared).values())
+
+    def run(photo: Photo) -> Outputs:
+        out = imaging.render(
+            io.BytesIO(photo.data),
+            styles,
+            max_pixels=MAX_PIXELS,
+            avif_quality=AVIF_QUALITY,
+            webp_quality=WEBP_QUALITY,
+        )
+        return [(name, rendition.data) for name, rendition in out.items()]
+
+    return run
+
+
+def vips_as(fmt: str) -> Callable[[Photo], Outputs]:
+    """pyvips' two thumbnails written as ``fmt`` at the settings equal to ours (``MODERN``)."""
+
+    def run(photo: Photo) -> Outputs:
+        thumb = pyvips.Image.thumbnail_buffer(photo.data, 100, height=100, size="down")
+        square = pyvips.Image.thumbnail_buffer(photo.data, 200, height=200, crop="centre")
+        save = "heifsave_buffer" if fmt == "AVIF" else "webpsave_buffer"
+        return [
+            (name, getattr(image, save)(strip=True, **MODERN[fmt]))
+            for name, image in (("thumb", thumb), ("square", square))
+        ]
+
+    return run
+
+
+def _vips_writes_avif() -> bool:
+    try:
+        pyvips.Image.black(16, 16, bands=3).heifsave_buffer(**MODERN["AVIF"])
+    except pyvips.Error:
+        return False
+    return True
+
+
 def methods(passes: int, magick_passes: int, folder: Path) -> tuple[list[Method], list[str]]:
     found = [
         Method("ours (imaging.render)", ours, passes),
@@ -256,10 +425,24 @@ def methods(passes: int, magick_passes: int, folder: Path) -> tuple[list[Method]
         Method("decode at our scale", decode_at_our_scale, min(passes, 3), "JPEG draft >= 2x"),
     ]
     missing = []
+    peers = _setup_django_peers()
+    found += [Method(name, DJANGO_PEERS[name], passes) for name in peers]
+    missing += [f"{name} (pip install -e '.[bench]')" for name in DJANGO_PEERS if name not in peers]
+    modern = min(passes, 3)  # AV1 encoding is slow: fewer passes
+    if imaging.encodes("AVIF"):
+        found.append(Method("ours, AVIF", ours_as("AVIF"), modern))
+    else:
+        missing.append("AVIF in Pillow (Pillow 11.2+ built with libavif)")
+    found.append(Method("ours, WebP", ours_as("WEBP"), modern))
     if pyvips is not None:
         found.append(Method("pyvips thumbnail", vips, passes))
+        if _vips_writes_avif():
+            found.append(Method("pyvips, AVIF", vips_as("AVIF"), modern))
+        else:
+            missing.append("AVIF in libvips (libheif with an AV1 encoder)")
+        found.append(Method("pyvips, WebP", vips_as("WEBP"), modern))
     else:
-        missing.append("pyvips (apt-get install libvips42; pip install pyvips)")
+        missing.append("pyvips (pip install -e '.[bench]': pyvips with its libvips wheel)")
     if _is_imagemagick():
         found += [
             Method(
@@ -386,6 +569,7 @@ _RSS_SCRIPT = """
 import io, re, sys
 sys.path.insert(0, sys.argv[1])
 from attachments import imaging
+from attachments.conf import DEFAULTS
 from attachments.styles import parse_styles
 def peak():
     return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) // 1024
@@ -524,9 +708,14 @@ def report(corpus, all_methods, missing, sizes, scores, rss, threads, quick) -> 
     peers = {
         "pyvips": "pyvips thumbnail",
         "Django peer": "naive Pillow (Django peers)",
+        **{name: name for name in DJANGO_PEERS},
         "Paperclip": PAPERCLIP,
         "Paperclip's convert": "Paperclip's convert per style",
         "decode floor": "decode floor",
+    }
+    modern = {
+        "pyvips, AVIF": ("ours, AVIF", "pyvips, AVIF"),
+        "pyvips, WebP": ("ours, WebP", "pyvips, WebP"),
     }
     print(f"  {'':27}" + "".join(f"{c:>8}" for c in columns) + "  target")
     for label, name in peers.items():
@@ -539,6 +728,33 @@ def report(corpus, all_methods, missing, sizes, scores, rss, threads, quick) -> 
         target = TARGETS.get(label)
         judged = f"  >= {target:<4} {verdict(photo_ratio >= target)}" if target else "  (reference)"
         print(f"  ours / {label:19}" + "".join(f"{r:8.2f}" for r in ratios.values()) + judged)
+    for label, (mine, theirs) in modern.items():
+        if mine not in by_name or theirs not in by_name:
+            print(f"  ours / {label:19} not measured: tool missing")
+            continue
+        ratios = {
+            fmt: by_name[mine].rate(photos, fmt) / by_name[theirs].rate(photos, fmt)
+            for fmt in formats
+        }
+        ratios = {"all": by_name[mine].rate(photos) / by_name[theirs].rate(photos), **ratios}
+        photo_ratio = ratios.get("JPEG", ratios["all"])
+        target = TARGETS[label]
+        print(
+            f"  ours / {label:19}"
+            + "".join(f"{r:8.2f}" for r in ratios.values())
+            + f"  >= {target:<4} {verdict(photo_ratio >= target)}"
+        )
+    print(
+        textwrap.fill(
+            f"  Modern formats at equal settings: AVIF quality {AVIF_QUALITY} speed "
+            f"{imaging._AVIF_SPEED} = libvips Q {AVIF_QUALITY} effort {9 - imaging._AVIF_SPEED} "
+            f"(libvips gives aom speed 9 - effort); WebP quality {WEBP_QUALITY} method "
+            f"{imaging._WEBP_METHOD} = libvips Q {WEBP_QUALITY} effort {imaging._WEBP_METHOD}. "
+            + _bytes(by_name),
+            100,
+            subsequent_indent="  ",
+        )
+    )
     right, total, _ = sizes[ours.name]
     print(
         f"  ours: outputs the size Geometry.plan gives: {right}/{total}  {verdict(right == total)}"
@@ -556,10 +772,21 @@ def report(corpus, all_methods, missing, sizes, scores, rss, threads, quick) -> 
         )
 
 
+def _bytes(by_name: dict[str, Method]) -> str:
+    """Total output bytes of each modern-format method: equal settings make equal files."""
+    totals = [
+        f"{name} {sum(len(data) for out in m.outputs.values() for _, data in out) / 1e6:.2f}"
+        for name, m in by_name.items()
+        if name.startswith(("ours, ", "pyvips, "))
+    ]
+    return f"Output MB: {', '.join(totals)}." if totals else ""
+
+
 def _versions(by_name: dict[str, Method]) -> str:
     pillow = (
         f"Pillow {Image.__version__} (libjpeg-turbo {features.version('libjpeg_turbo')}, "
-        f"zlib {features.version('zlib')})"
+        f"zlib {features.version('zlib')}, libwebp {features.version('webp')}, "
+        f"libavif {features.version('avif')})"
     )
     tools = [f"Python {sys.version.split()[0]}", pillow]
     if pyvips is not None:

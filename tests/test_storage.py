@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, default_storage
 
 from attachments import storage
 
@@ -61,6 +61,58 @@ def test_put_writes_at_exactly_the_name_and_replaces_a_partial_attempt(tmp_path)
     assert target.listdir("a") == ([], ["b.jpg"])
     with target.open("a/b.jpg") as fp:
         assert fp.read() == b"whole"
+
+
+class _OwnWayStorage(FileSystemStorage):
+    """Saves its own way (an S3 storage, a storage that processes files): never linked to."""
+
+    def _save(self, name, content):
+        return super()._save(name, content)
+
+
+def _staged_original(tmp_path, staged_class=FileSystemStorage):
+    staged = staged_class(location=tmp_path / "staging")
+    staged.save("u/0123456789abcdef0123456789abcdef/a.jpg", ContentFile(b"original"))
+    return staged, "u/0123456789abcdef0123456789abcdef/a.jpg"
+
+
+@pytest.mark.parametrize("mode", [None, 0o640])
+def test_a_staged_original_is_stored_without_copying_on_one_file_system(tmp_path, mode):
+    staged, name = _staged_original(tmp_path)
+    target = FileSystemStorage(location=tmp_path / "media", file_permissions_mode=mode)
+    storage.put(target, name, b"partial")  # a failed attempt's leftover
+    with staged.open(name) as content:
+        storage.put_staged(staged, target, name, content)
+    assert Path(target.path(name)).samefile(staged.path(name))
+    if mode is not None:
+        assert Path(target.path(name)).stat().st_mode & 0o777 == mode
+    storage.delete_all(staged, [name])  # what the job does once the record shows it
+    with target.open(name) as fp:
+        assert fp.read() == b"original"
+
+
+def test_a_staged_original_is_linked_into_the_default_storage(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    staged, name = _staged_original(tmp_path)
+    with staged.open(name) as content:
+        storage.put_staged(staged, default_storage, name, content)
+    assert Path(default_storage.path(name)).samefile(staged.path(name))
+
+
+@pytest.mark.parametrize("own_way", ["staging", "target"])
+def test_a_staged_original_is_copied_into_a_storage_that_saves_its_own_way(tmp_path, own_way):
+    staged, name = _staged_original(
+        tmp_path, _OwnWayStorage if own_way == "staging" else FileSystemStorage
+    )
+    target = (_OwnWayStorage if own_way == "target" else FileSystemStorage)(
+        location=tmp_path / "media"
+    )
+    with staged.open(name) as content:
+        content.read()  # the render read it to the end
+        storage.put_staged(staged, target, name, content)
+    assert not Path(target.path(name)).samefile(staged.path(name))
+    with target.open(name) as fp:
+        assert fp.read() == b"original"
 
 
 def test_delete_all_ignores_missing_names(tmp_path):
