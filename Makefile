@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_ADDR ?= 127.0.0.1:8000
 DEMO_S3_PORT ?= 9000
 
-.PHONY: demo test test-mariadb test-lts test-install lint typecheck docs fix clean
+.PHONY: demo test test-mariadb test-lts test-install lint typecheck docs fix clean bench
 
 # The demo needs only the package and its demo extra; the tests also build the
 # MySQL driver, against Debian's libmariadb-dev (installed here when missing).
@@ -85,3 +85,20 @@ clean:
 .PHONY: test-engines
 test-engines: $(VENV)/.installed
 	$(PY) -m pytest -q tests/test_engines.py tests/test_tasks.py
+
+# --- Benchmarks: each prints its goals as PASS/MISS with ratios measured in the same run.
+# The peers they compare against come with the bench extra; the real photos from
+# Debian's wallpaper packages (benchmarks/corpus.py). Run on an otherwise idle machine.
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	scripts/system-packages plasma-workspace-wallpapers mate-backgrounds ukui-wallpapers
+	$(PY) -m pip install --quiet -e ".[bench]"
+	@touch $@
+
+bench: $(VENV)/.bench-installed
+	$(PY) benchmarks/queue.py --quick --no-engines
+	$(PY) benchmarks/upload.py --requests 60
+	$(PY) benchmarks/upload.py --preview
+	$(PY) benchmarks/worker.py
+	$(PY) benchmarks/worker.py --preview
+	$(PY) benchmarks/processing.py --quick
+	$(PY) benchmarks/responsive.py --quick
