@@ -8,7 +8,6 @@ from PIL import Image, ImageCms
 
 _SRGB = ImageCms.createProfile("sRGB")
 
-
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 

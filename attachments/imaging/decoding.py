@@ -40,10 +40,7 @@ from .probing import (
 # grey levels on average (test_render_matches_a_full_size_lanczos allows 2), which takes
 # about 1.85 to hold. So 2 stays, Pillow's thumbnail() default and libvips' too.
 _DRAFT_GAP = 2.0
-
-
 _REDUCE_GAP = 2.0
-
 
 # Resampling must average colours weighted by alpha, or transparent pixels' colours bleed.
 _PREMULTIPLIED = {"LA": "La", "RGBA": "RGBa"}

@@ -14,19 +14,14 @@ from PIL import Image
 # 23-42% of level 4's time but its files were up to 11% larger. optimize=True took
 # 6x level 4's time for 1.3% less.
 _PNG_COMPRESS_LEVEL = 4
-
-
 # WebP method 3 and 4 cost the same on the photos; on the screenshot 4 took 1.7x as
 # long (313 vs 184 ms) and was 25% smaller. 4 is also libwebp's default; 6 took 9x.
 _WEBP_METHOD = 4
-
-
 # AVIF speed 0-10 (slowest, smallest first): Pillow's and libavif's default, 6, which
 # is libvips' effort 3 (it gives libaom speed 9 - effort). At that equal setting and
 # quality 60, benchmarks/processing.py made both styles of the photos 1.9x as fast as
 # pyvips per core, in files of the same size (libaom in both): nothing to tune.
 _AVIF_SPEED = 6
-
 
 _WEBP_MODES = {"L": "RGB", "LA": "RGBA"}  # WebP (and Pillow's AVIF) store colour only
 

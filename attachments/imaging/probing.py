@@ -20,12 +20,9 @@ from .. import embedded, headers
 from ..exceptions import ImageTooLarge, InvalidImage
 
 DEFAULT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
-
-
 # Never opened, even if configured: Pillow hands EPS to Ghostscript, an interpreter
 # we will not run on uploads. (SVG needs no entry: Pillow cannot read it at all.)
 _NEVER = frozenset({"EPS"})
-
 
 # Pillow format -> (extension, content type, name shown to users).
 _TYPES = {
@@ -36,20 +33,13 @@ _TYPES = {
     "AVIF": (".avif", "image/avif", "AVIF"),
 }
 
-
 _UNREADABLE = _("The image cannot be read: the file is damaged, incomplete or not an image.")
 
-
 _ORIENTATION = 0x0112
-
-
 # Where Pillow's getexif() looks for the orientation; none is read if any is larger
 # than this (a camera's EXIF fits in one 64 KiB JPEG segment; hex doubles it).
 _ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "xmp", "XML:com.adobe.xmp")
-
-
 _METADATA_BYTES = 128 * 1024
-
 
 # What a viewer does to the stored pixels to show an EXIF orientation upright.
 _UPRIGHT = {
@@ -61,8 +51,6 @@ _UPRIGHT = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-
 # The same, as a map from upright to stored coordinates: (swap axes, then mirror x, mirror y).
 _TO_STORED = {
     1: (False, False, False),

@@ -28,13 +28,10 @@ from .probing import _TO_STORED, _Typed, upright
 # LANCZOS on average (worst style 45.5 dB instead of 42.4), at the same speed.
 _RESIZE_GAP = 3.0
 
-
 # Back from the premultiplied modes the decode is resampled in.
 _STRAIGHT = {premultiplied: mode for mode, premultiplied in _PREMULTIPLIED.items()}
 
-
 _UNLIMITED = MemoryBudget(None)
-
 
 # The decode, upright and in sRGB, fitted within a square of the given side.
 Shrink = Callable[[int], Image.Image]
