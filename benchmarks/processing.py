@@ -35,7 +35,7 @@ encodes them (JPEG quality 85 progressive from a JPEG, PNG from a PNG):
   encoders are libaom, both 4:2:0;
 * the decode floor: Pillow decoding alone, JPEG at the DCT scale the largest
   resize needs (``draft``, at least 1x), PNG in full; and, for reference, JPEG at
-  the scale we decode at (at least 2x: see ``_DRAFT_GAP`` in imaging.py).
+  the scale we decode at (at least 2x: see ``_DRAFT_GAP`` in imaging/decoding.py).
 
 All of it pinned to one core (``os.sched_setaffinity``), ImageMagick and libvips
 told to use one thread; CPU time (``process_time`` plus children's) per pass over
@@ -78,6 +78,7 @@ from PIL import Image, ImageChops, ImageOps, ImageStat, features
 
 from attachments import imaging
 from attachments.conf import DEFAULTS
+from attachments.imaging import decoding, encoding
 from attachments.styles import parse_styles
 from benchmarks import corpus as corpus_module
 from benchmarks.corpus import Photo
@@ -108,8 +109,8 @@ TARGETS = {
 # Modern formats at equal settings (see the docstring): ours, and libvips' spelling.
 AVIF_QUALITY, WEBP_QUALITY = DEFAULTS["AVIF_QUALITY"], DEFAULTS["WEBP_QUALITY"]
 MODERN = {
-    "AVIF": {"Q": AVIF_QUALITY, "effort": 9 - imaging._AVIF_SPEED, "compression": "av1"},
-    "WEBP": {"Q": WEBP_QUALITY, "effort": imaging._WEBP_METHOD},
+    "AVIF": {"Q": AVIF_QUALITY, "effort": 9 - encoding._AVIF_SPEED, "compression": "av1"},
+    "WEBP": {"Q": WEBP_QUALITY, "effort": encoding._WEBP_METHOD},
 }
 MAX_RSS_MB = 150
 
@@ -154,7 +155,7 @@ def save(image: Image.Image, fmt: str) -> bytes:
     if fmt == "JPEG":
         image.convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY, progressive=True)
     else:
-        image.save(buffer, "PNG", compress_level=imaging._PNG_COMPRESS_LEVEL)
+        image.save(buffer, "PNG", compress_level=encoding._PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
@@ -287,7 +288,7 @@ def decode_floor(photo: Photo, gap: float = 1.0) -> Outputs:
 
 
 def decode_at_our_scale(photo: Photo) -> Outputs:
-    return decode_floor(photo, imaging._DRAFT_GAP)
+    return decode_floor(photo, decoding._DRAFT_GAP)
 
 
 def _source_path(photo: Photo, folder: Path) -> Path:
@@ -367,7 +368,7 @@ def vips(photo: Photo) -> Outputs:
     def encode(image) -> bytes:
         if photo.format == "JPEG":
             return image.jpegsave_buffer(Q=JPEG_QUALITY, interlace=True, strip=True)
-        return image.pngsave_buffer(compression=imaging._PNG_COMPRESS_LEVEL, strip=True)
+        return image.pngsave_buffer(compression=encoding._PNG_COMPRESS_LEVEL, strip=True)
 
     thumb = pyvips.Image.thumbnail_buffer(photo.data, 100, height=100, size="down")
     square = pyvips.Image.thumbnail_buffer(photo.data, 200, height=200, crop="centre")
@@ -747,9 +748,9 @@ def report(corpus, all_methods, missing, sizes, scores, rss, threads, quick) -> 
     print(
         textwrap.fill(
             f"  Modern formats at equal settings: AVIF quality {AVIF_QUALITY} speed "
-            f"{imaging._AVIF_SPEED} = libvips Q {AVIF_QUALITY} effort {9 - imaging._AVIF_SPEED} "
+            f"{encoding._AVIF_SPEED} = libvips Q {AVIF_QUALITY} effort {9 - encoding._AVIF_SPEED} "
             f"(libvips gives aom speed 9 - effort); WebP quality {WEBP_QUALITY} method "
-            f"{imaging._WEBP_METHOD} = libvips Q {WEBP_QUALITY} effort {imaging._WEBP_METHOD}. "
+            f"{encoding._WEBP_METHOD} = libvips Q {WEBP_QUALITY} effort {encoding._WEBP_METHOD}. "
             + _bytes(by_name),
             100,
             subsequent_indent="  ",

@@ -327,6 +327,13 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def halves(size: tuple[int, int] = (400, 200)) -> bytes:
+    """A PNG whose left half is red and right half blue: where a crop cut is plain to see."""
+    im = Image.new("RGB", size, (255, 0, 0))
+    im.paste((0, 0, 255), (size[0] // 2, 0, *size))
+    return encode(im, "PNG")
+
+
 def _magenta(frame: int) -> tuple[int, int, int]:
     # Distinct per frame: encoders merge identical consecutive frames.
     return (255, 0, 256 - frame)

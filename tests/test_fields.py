@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
 from django.core import checks
 from django.core.files.base import ContentFile
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models
 from PIL import Image, ImageStat
 
@@ -209,43 +207,6 @@ def test_deleting_the_record_deletes_files_and_pending_jobs(django_capture_on_co
         pending.delete()
     assert Job.objects.count() == 0
     assert not staging_storage().exists(pending.image.name)
-
-
-def test_form_rejects_a_non_image_named_jpg():
-    form = ItemForm(
-        {"title": "x"},
-        {"image": SimpleUploadedFile("evil.jpg", b"<html>not an image</html>", "image/jpeg")},
-    )
-    assert not form.is_valid()
-    assert "image" in form.errors
-    assert Item.objects.count() == 0
-    assert Job.objects.count() == 0
-
-
-def test_form_rejects_images_over_the_limits(settings):
-    settings.ATTACHMENTS = {"MAX_PIXELS": 100 * 100}
-    form = ItemForm(
-        {"title": "x"},
-        {"image": SimpleUploadedFile("big.png", images.png((200, 200)), "image/png")},
-    )
-    assert not form.is_valid()
-    settings.ATTACHMENTS = {"MAX_BYTES": 10}
-    form = ItemForm(
-        {"title": "x"},
-        {"image": SimpleUploadedFile("small.png", images.png((2, 2)), "image/png")},
-    )
-    assert not form.is_valid()
-
-
-def test_form_accepts_an_image_by_content_whatever_its_name():
-    form = ItemForm(
-        {"title": "x"},
-        {"image": SimpleUploadedFile("photo.txt", images.png((8, 8)), "text/plain")},
-    )
-    assert form.is_valid(), form.errors
-    item = form.save()
-    assert item.image.name.endswith(".png")
-    assert item.image.processing
 
 
 def test_saving_a_non_image_from_code_raises():
@@ -494,15 +455,6 @@ def test_only_process_styles_are_made_in_the_request(monkeypatch):
     assert pixel_size(photo.image.styles["wide"]) == (300, 100)
 
 
-def halves(size: tuple[int, int] = (400, 200)) -> bytes:
-    """A PNG whose left half is red and right half blue: where a crop cut is plain to see."""
-    im = Image.new("RGB", size, (255, 0, 0))
-    im.paste((0, 0, 255), (size[0] // 2, 0, *size))
-    buffer = io.BytesIO()
-    im.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 def mean_colour(file) -> tuple[int, ...]:
     """The style's mean colour, to the nearest 8 (resampling blends the halves' seam)."""
     with file.storage.open(file.name) as fp:
@@ -511,7 +463,7 @@ def mean_colour(file) -> tuple[int, ...]:
 
 
 def ready(data: bytes | None = None) -> Item:
-    item = upload(data=data or halves(), name="halves.png")
+    item = upload(data=data or images.halves(), name="halves.png")
     work()
     return Item.objects.get(pk=item.pk)
 
@@ -567,7 +519,7 @@ def test_an_empty_field_has_no_focus_to_set():
 
 def test_a_focus_set_before_the_first_save_is_inserted_with_the_record():
     item = Item(title="new")
-    item.image.save("halves.png", ContentFile(halves()), save=False)
+    item.image.save("halves.png", ContentFile(images.halves()), save=False)
     item.image.focus = (0.95, 0.5)
     item.save()
     assert Item.objects.get(pk=item.pk).image.focus == (0.95, 0.5)
@@ -581,7 +533,7 @@ def test_a_new_upload_starts_without_the_focus_of_the_image_it_replaces():
     item.image.focus = (0.95, 0.5)
     item.save()
     work()
-    item.image.save("other.png", ContentFile(halves()))
+    item.image.save("other.png", ContentFile(images.halves()))
     assert item.image.focus is None
     work()
     item = Item.objects.get(pk=item.pk)
@@ -590,7 +542,7 @@ def test_a_new_upload_starts_without_the_focus_of_the_image_it_replaces():
 
 
 def test_a_focus_set_on_a_record_still_processing_is_used_by_its_upload_job():
-    item = upload(data=halves(), name="halves.png")
+    item = upload(data=images.halves(), name="halves.png")
     item.image.focus = (0.05, 0.5)
     item.save()
     assert Job.objects.count() == 1  # the upload's own job will read it
@@ -604,7 +556,7 @@ def test_a_field_processed_in_the_request_remakes_its_crops_on_commit(
 ):
     avatar = Avatar()
     with django_capture_on_commit_callbacks(execute=True):
-        avatar.image.save("me.png", ContentFile(halves()))
+        avatar.image.save("me.png", ContentFile(images.halves()))
     icon = avatar.image.styles["icon"].name
     with django_capture_on_commit_callbacks(execute=True):
         avatar.image.focus = (1, 0)
@@ -614,65 +566,3 @@ def test_a_field_processed_in_the_request_remakes_its_crops_on_commit(
     assert avatar.image.styles["icon"].name != icon
     assert mean_colour(avatar.image.styles["icon"]) == (0, 0, 255)
     assert not avatar.image.storage.exists(icon)
-
-
-def post(item: Item, **data: object) -> ItemForm:
-    return ItemForm({"title": item.title, **data}, instance=item)
-
-
-def test_a_form_stores_the_focus_its_picker_posts():
-    item = ready()
-    form = post(item, **{"image-focus": "0.95,0.5"})
-    assert form.has_changed()
-    assert form.changed_data == ["image"]
-    assert form.is_valid(), form.errors
-    assert form.cleaned_data["image"] == item.image  # the kept file, with its new focus
-    form.save()
-    assert Item.objects.get(pk=item.pk).image.focus == (0.95, 0.5)
-    assert Job.objects.count() == 1
-
-
-@pytest.mark.parametrize("posted", ["", "0.95,0.5"], ids=["not clicked", "same"])
-def test_a_form_posting_no_new_focus_changes_nothing(posted):
-    item = ready()
-    item.image.focus = (0.95, 0.5)
-    item.save()
-    work()
-    item = Item.objects.get(pk=item.pk)
-    form = post(item, **{"image-focus": posted})
-    assert not form.has_changed()
-    assert form.is_valid(), form.errors
-    form.save()
-    assert Item.objects.get(pk=item.pk).image.focus == (0.95, 0.5)
-    assert Job.objects.count() == 0
-
-
-@pytest.mark.parametrize("posted", ["left", "1.5,0.5", "0.5"])
-def test_a_form_refuses_a_focus_that_is_no_point_of_the_image(posted):
-    item = ready()
-    form = post(item, **{"image-focus": posted})
-    assert form.has_changed()
-    assert not form.is_valid()
-    assert form.errors["image"] == ["Choose the focal point by clicking on the image."]
-
-
-def test_a_form_with_a_new_upload_ignores_the_point_clicked_on_the_old_image():
-    item = ready()
-    form = ItemForm(
-        {"title": "t", "image-focus": "0.95,0.5"},
-        {"image": SimpleUploadedFile("new.png", halves())},
-        instance=item,
-    )
-    assert form.is_valid(), form.errors
-    form.save()
-    item = Item.objects.get(pk=item.pk)
-    assert item.image.name.endswith("/new.png")
-    assert item.image.focus is None
-
-
-def test_a_form_shown_again_for_another_error_keeps_the_point_clicked():
-    item = ready()
-    form = ItemForm({"title": "", "image-focus": "0.95,0.5"}, instance=item)
-    assert not form.is_valid()
-    assert '<input type="hidden" name="image-focus" value="0.95,0.5">' in form.as_p()
-    assert Item.objects.get(pk=item.pk).image.focus is None  # nothing saved

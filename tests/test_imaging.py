@@ -661,7 +661,7 @@ def test_a_responsive_style_is_made_from_one_decode_one_resize_per_width(monkeyp
         monkeypatch,
         open=(Image, "open"),
         decoder=(Image, "_getdecoder"),
-        resample=(imaging, "_resample"),
+        resample=(imaging.rendering, "_resample"),  # where render calls it
     )
     hero = {"widths": [320, 640, 1280], "formats": ["avif", "webp", "jpeg"], "crop": "16:9"}
     out = render(images.jpeg((1000, 750)), hero=hero, thumb="100x100")

@@ -319,7 +319,7 @@ def test_images_over_the_memory_budget_run_one_at_a_time(settings, monkeypatch):
     settings.ATTACHMENTS = {"MEMORY_BUDGET": 1}  # every image is over it
     items = upload(4)
     decoding, most = [0], [0]
-    real_decode = imaging._decode
+    real_decode = imaging.rendering._decode
 
     def counting_decode(*args):
         decoding[0] += 1
@@ -330,7 +330,7 @@ def test_images_over_the_memory_budget_run_one_at_a_time(settings, monkeypatch):
         finally:
             decoding[0] -= 1
 
-    monkeypatch.setattr(imaging, "_decode", counting_decode)
+    monkeypatch.setattr(imaging.rendering, "_decode", counting_decode)  # where render calls it
     assert Worker(burst=True, concurrency=3).run().processed == 4
     assert all(Item.objects.get(pk=i.pk).image.ready for i in items)
     assert most[0] == 1

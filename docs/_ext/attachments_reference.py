@@ -15,7 +15,7 @@ import inspect
 import io
 import pkgutil
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -303,10 +303,18 @@ class ErrorCodes(_Generated):
         from attachments import exceptions
 
         rows: dict[tuple[str, str], str] = {}
-        for path in sorted(PACKAGE.glob("*.py")):
-            source = path.read_text()
-            for code, message in _raised_messages(ast.parse(source), source, exceptions):
-                rows[(code, message)] = f"``{path.name}``"
+        sources = {path: path.read_text() for path in sorted(PACKAGE.rglob("*.py"))}
+        trees = {path: ast.parse(source) for path, source in sources.items()}
+        # A helper or a message constant may be imported from another module (imaging/).
+        helpers = _raising_helpers(trees.values(), exceptions)
+        constants = {
+            name: (value, path) for path, tree in trees.items() for name, value in _constants(tree)
+        }
+        for path, tree in trees.items():
+            for code, message in _raised_messages(
+                tree, sources[path], helpers, constants, sources, exceptions
+            ):
+                rows[(code, message)] = f"``{path.relative_to(PACKAGE)}``"
         return _table(
             ["Code", "Message", "Raised in"],
             [[f"``{code}``", message, where] for (code, message), where in sorted(rows.items())],
@@ -314,41 +322,62 @@ class ErrorCodes(_Generated):
         )
 
 
-def _raised_messages(tree: ast.Module, source: str, exceptions: Any) -> Iterator[tuple[str, str]]:
-    """(code, message) of each ``InvalidImage`` a module raises, however the message gets there.
+def _constants(tree: ast.Module) -> Iterator[tuple[str, ast.expr]]:
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    yield target.id, node.value
 
-    A message may be a module constant, or an argument of a helper that raises it
-    (``imaging._decoding``): both are followed one step.
-    """
-    constants = {
-        target.id: node.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
-    invalid = {
+
+def _invalid(exceptions: Any) -> set[str]:
+    return {
         name
         for name, cls in vars(exceptions).items()
         if isinstance(cls, type) and issubclass(cls, exceptions.InvalidImage)
     }
-    helpers: dict[str, str] = {}  # helper function -> code of what it raises with its argument
-    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
-    for function in ast.walk(tree):
-        if not isinstance(function, ast.FunctionDef):
-            continue
-        parameters = {arg.arg for arg in function.args.args}
-        for call in ast.walk(function):
-            if (
-                isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Name)
-                and call.func.id in invalid
-                and call.args
-                and isinstance(call.args[0], ast.Name)
-                and call.args[0].id in parameters
-            ):
-                helpers[function.name] = getattr(exceptions, call.func.id).code
-    for call in calls:
+
+
+def _raising_helpers(trees: Iterable[ast.Module], exceptions: Any) -> dict[str, str]:
+    """Helper function -> code of the ``InvalidImage`` it raises with its argument as message.
+
+    (``imaging.probing._decoding``): its callers' messages are followed one step.
+    """
+    invalid = _invalid(exceptions)
+    helpers: dict[str, str] = {}
+    for tree in trees:
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef):
+                continue
+            parameters = {arg.arg for arg in function.args.args}
+            for call in ast.walk(function):
+                if (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Name)
+                    and call.func.id in invalid
+                    and call.args
+                    and isinstance(call.args[0], ast.Name)
+                    and call.args[0].id in parameters
+                ):
+                    helpers[function.name] = getattr(exceptions, call.func.id).code
+    return helpers
+
+
+def _raised_messages(
+    tree: ast.Module,
+    source: str,
+    helpers: dict[str, str],
+    constants: dict[str, tuple[ast.expr, Path]],
+    sources: dict[Path, str],
+    exceptions: Any,
+) -> Iterator[tuple[str, str]]:
+    """(code, message) of each ``InvalidImage`` a module raises, however the message gets there.
+
+    A message may be a module constant, or an argument of a helper that raises it: both
+    are followed one step, wherever in the package the constant or helper is defined.
+    """
+    invalid = _invalid(exceptions)
+    for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
         if not (isinstance(call.func, ast.Name) and call.args):
             continue
         if call.func.id in invalid:
@@ -364,11 +393,13 @@ def _raised_messages(tree: ast.Module, source: str, exceptions: Any) -> Iterator
         else:
             continue
         message = call.args[0]
+        where = source
         if isinstance(message, ast.Name) and message.id in constants:
-            message = constants[message.id]
+            message, path = constants[message.id]
+            where = sources[path]
         elif isinstance(message, ast.Name):
             continue  # a helper's own parameter: reported where the helper is called
-        yield str(name), _text(source, message)
+        yield str(name), _text(where, message)
 
 
 DIRECTIVES: dict[str, type[SphinxDirective]] = {
