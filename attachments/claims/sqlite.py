@@ -88,12 +88,9 @@ class SQLiteClaimer(Claimer):
         waiting = [row[0] for row in older if not row[1]]
         if not waiting:
             return []
-        placeholders = ", ".join(["%s"] * len(waiting))
-        cursor.execute(
-            f"DELETE FROM {self.table} WHERE {qn('id')} IN ({placeholders}) "
-            f"AND {qn('locked_by')} = '' RETURNING {qn('id')}, {qn('source')}",
-            waiting,
-        )
+        # The jobs no worker holds ("" for a worker's id), unless one was claimed meanwhile.
+        returning = f" RETURNING {qn('id')}, {qn('source')}"
+        cursor.execute(self.delete_sql(len(waiting)) + returning, [*waiting, ""])
         deleted = dict(cursor.fetchall())
         return [deleted[pk] for pk in waiting if pk in deleted]
 
