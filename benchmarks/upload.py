@@ -496,24 +496,15 @@ def breakdown(repeats: int) -> None:
     plain record's INSERT. Their sum is what the request costs over a plain
     upload, less what the form and the save do in Python around them.
     """
-    folder = tempfile.mkdtemp(prefix="attachments-bench-breakdown-")
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE=SETTINGS,
-        UPLOADAPP_DB="sqlite",
-        UPLOADAPP_DB_NAME=os.path.join(folder, "db.sqlite3"),
-        UPLOADAPP_MEDIA_ROOT=os.path.join(folder, "media"),
-    )
-    import django
+    from benchmarks.uploadapp import local
 
-    django.setup()
+    folder = local.setup("attachments-bench-breakdown-")
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.core.management import call_command
     from django.db import transaction
 
     from attachments import storage, validation, versions
     from benchmarks.uploadapp.models import BackgroundUpload, PlainUpload
 
-    call_command("migrate", run_syncdb=True, verbosity=0)
     field = BackgroundUpload._meta.get_field("image")
     plain_storage = PlainUpload._meta.get_field("image").storage
     big = corpus.big_jpeg()

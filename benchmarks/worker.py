@@ -495,18 +495,10 @@ def preview_latency(repeats: int) -> None:
 
     from PIL import Image
 
-    folder = tempfile.mkdtemp(prefix="attachments-bench-preview-")
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE=SETTINGS,
-        UPLOADAPP_DB="sqlite",
-        UPLOADAPP_DB_NAME=os.path.join(folder, "db.sqlite3"),
-        UPLOADAPP_MEDIA_ROOT=os.path.join(folder, "media"),
-    )
-    import django
+    from benchmarks.uploadapp import local
 
-    django.setup()
+    folder = local.setup("attachments-bench-preview-")
     from django.core.files.base import ContentFile
-    from django.core.management import call_command
 
     from attachments import imaging, plan, processing, queue
     from attachments.styles import parse_styles
@@ -518,7 +510,6 @@ def preview_latency(repeats: int) -> None:
         ManyStylesUpload,
     )
 
-    call_command("migrate", run_syncdb=True, verbosity=0)
     big = corpus.big_jpeg()
     with Image.open(io.BytesIO(big)) as im:
         progressive = io.BytesIO()

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from attachments import queue
+from attachments import claims, queue
 from attachments.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +98,91 @@ def test_enqueue_in_a_callers_transaction_goes_with_it():
         assert result.superseded_sources == ("a.jpg",)
         transaction.set_rollback(True)
     assert list(Job.objects.values_list("source", flat=True)) == ["a.jpg"]
+
+
+@pytest.mark.parametrize("new_record", [True, False])
+def test_the_databases_enqueue_stores_what_the_portable_one_stores(new_record):
+    # Each vendor's own enqueue (SQL of its own) against the base class's ORM
+    # path, on two records with the same older jobs: one running, three
+    # waiting or failed, their versions overlapping.
+    run_at = timezone.now() - timedelta(minutes=1)
+    ours, portable = claims.for_database("default"), claims.Claimer("default")
+    results = {}
+    for object_id, claimer in (("1", ours), ("2", portable)):
+        older = [("a.jpg", "v1.jpg\nv0.jpg", "w1"), ("b.jpg", "a.jpg\nv1.jpg", "")]
+        older += [("c.jpg", "b.jpg\nx.jpg", ""), ("e.jpg", "", "")]
+        older_pks = (
+            []
+            if new_record
+            else [
+                Job.objects.create(
+                    target="demo_site.item.image",
+                    object_id=object_id,
+                    source=source,
+                    previous=previous,
+                    locked_by=locked_by,
+                    run_at=run_at,
+                ).pk
+                for source, previous, locked_by in older
+            ]
+        )
+        job = Job(
+            target="demo_site.item.image",
+            object_id=object_id,
+            source="d.jpg",
+            previous="c.jpg\ny.jpg",
+            queue="q",
+            priority=3,
+            max_attempts=4,
+            run_at=run_at,
+        )
+        replaced = claimer.enqueue(job, new_record=new_record)
+        stored = Job.objects.get(pk=job.pk)
+        # The instance is the row, as a query would load it.
+        assert not job._state.adding
+        assert job._state.db == "default"
+        assert [getattr(job, f.attname) for f in Job._meta.concrete_fields] == [
+            getattr(stored, f.attname) for f in Job._meta.concrete_fields
+        ]
+        kept = list(Job.objects.filter(pk__in=older_pks).values_list("source", flat=True))
+        columns = [f.attname for f in Job._meta.concrete_fields]
+        row = {c: getattr(stored, c) for c in columns if c not in ("id", "object_id", "created_at")}
+        # Which staged files go on commit; in no particular order (PostgreSQL's is the DELETE's).
+        results[claimer] = (sorted(replaced), row, kept)
+    assert results[ours] == results[portable]
+    replaced, row, kept = results[ours]
+    if new_record:
+        assert (replaced, row["previous"], kept) == ([], "c.jpg\ny.jpg", [])
+    else:
+        assert replaced == ["b.jpg", "c.jpg", "e.jpg"]
+        assert row["previous"].splitlines() == [
+            "c.jpg",
+            "y.jpg",
+            "b.jpg",
+            "x.jpg",
+            "a.jpg",
+            "v1.jpg",
+            "v0.jpg",
+        ]
+        assert kept == ["a.jpg"]
+
+
+def test_an_enqueue_on_sqlite_is_plain_sql_that_query_logging_sees():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's own enqueue")
+    add(object_id=1, source="a.jpg")
+    with CaptureQueriesContext(connection) as new:
+        add(object_id=2, new_record=True)
+    with CaptureQueriesContext(connection) as replacing:
+        add(object_id=1, source="b.jpg")
+    assert [q["sql"].split()[0] for q in new] == ["INSERT"]
+    assert "RETURNING" in new[0]["sql"]
+    statements = [q["sql"].split()[0] for q in replacing]
+    assert [s for s in statements if s not in ("BEGIN", "SAVEPOINT", "RELEASE")] == [
+        "SELECT",
+        "DELETE",
+        "INSERT",
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

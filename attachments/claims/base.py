@@ -25,6 +25,23 @@ from ..models import Job
 # Conditions a worker may add (``--queue``, ``--min-priority``, ``--max-priority``).
 _CONDITIONS = {"queue": "{} = %s", "min_priority": "{} >= %s", "max_priority": "{} <= %s"}
 _COLUMNS = {"queue": "queue", "min_priority": "priority", "max_priority": "priority"}
+# The columns a one-statement enqueue writes, in the order of its values.
+_INSERTED = (
+    "queue",
+    "priority",
+    "run_at",
+    "target",
+    "object_id",
+    "source",
+    "previous",
+    "attempts",
+    "max_attempts",
+    "locked_by",
+    "locked_at",
+    "failed_at",
+    "last_error",
+    "created_at",
+)
 
 
 def too_old(
@@ -80,6 +97,12 @@ class Claimer:
         self.columns = ", ".join(
             qn(field.column) for field in Job._meta.concrete_fields if field.column
         )
+
+    @functools.cached_property
+    def insert_sql(self) -> str:
+        """INSERT INTO the job table, naming every column but ``id`` (``_INSERTED``'s order)."""
+        columns = ", ".join(self.qn(name) for name in _INSERTED)
+        return f"INSERT INTO {self.table} ({columns})"
 
     @classmethod
     def unsupported(cls, connection: Any) -> str | None:

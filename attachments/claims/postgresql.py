@@ -108,7 +108,7 @@ class PostgreSQLClaimer(Claimer):
         )
         return (
             f"{'WITH ' if new_record else replacing}"
-            f"job AS ({self._insert_sql()} VALUES (%s, %s::integer, %s::timestamptz, %s, %s, %s, "
+            f"job AS ({self.insert_sql} VALUES (%s, %s::integer, %s::timestamptz, %s, %s, %s, "
             f"{previous}, 0, %s::integer, '', NULL, NULL, '', %s::timestamptz) "
             f"RETURNING {qn('id')}, {qn('previous')}) "
             f"SELECT job.{qn('id')}, job.{qn('previous')}, "
@@ -135,7 +135,7 @@ class PostgreSQLClaimer(Claimer):
         """Insert the batch's records that have no job (from two arrays); NOTIFY if any."""
         qn, table = self.qn, self.table
         return (
-            f"WITH job AS ({self._insert_sql()} "
+            f"WITH job AS ({self.insert_sql} "
             f"SELECT %s, %s::integer, %s::timestamptz, %s, new.object_id, new.source, '', 0, "
             f"%s::integer, '', NULL, NULL, '', %s::timestamptz "
             f"FROM unnest(%s::text[], %s::text[]) AS new(object_id, source) "
@@ -147,28 +147,6 @@ class PostgreSQLClaimer(Claimer):
             f"SELECT inserted, pg_notify(%s, %s)::text "
             f"FROM (SELECT count(*) AS inserted FROM job) AS counted WHERE inserted > 0"
         )
-
-    def _insert_sql(self) -> str:
-        columns = ", ".join(
-            self.qn(name)
-            for name in (
-                "queue",
-                "priority",
-                "run_at",
-                "target",
-                "object_id",
-                "source",
-                "previous",
-                "attempts",
-                "max_attempts",
-                "locked_by",
-                "locked_at",
-                "failed_at",
-                "last_error",
-                "created_at",
-            )
-        )
-        return f"INSERT INTO {self.table} ({columns})"
 
 
 claimer = PostgreSQLClaimer
