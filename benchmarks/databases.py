@@ -19,6 +19,20 @@ def mariadb_params() -> dict[str, Any]:
     }
 
 
+def postgres_admin(statement: str) -> None:
+    """Run ``statement`` (CREATE or DROP DATABASE) on the PostgreSQL server, in autocommit."""
+    import psycopg
+
+    params = {
+        "host": os.environ.get("PGHOST", "127.0.0.1"),
+        "port": os.environ.get("PGPORT", "5432"),
+        "user": os.environ.get("PGUSER", "postgres"),
+        "dbname": "postgres",
+    }
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(statement)
+
+
 def database(
     vendor: str, name: str, *, relaxed: bool = False, relaxed_sqlite: str = RELAXED_SQLITE
 ) -> dict[str, Any]:

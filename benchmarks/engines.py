@@ -32,6 +32,8 @@ import time
 from importlib.util import find_spec
 from typing import Any
 
+from benchmarks import databases
+
 ROOT = _script.ROOT
 SETTINGS = "benchmarks.engine_settings"
 MANAGE = (sys.executable, os.path.join(ROOT, "manage.py"))
@@ -190,7 +192,7 @@ def run(db: str, jobs: int, only: list[str] | None = None) -> dict[str, Any]:
         "ATTACHMENTS_BENCH_PG_NAME": f"attachments_bench_engines_{os.getpid()}",
     }
     if db == "postgres":
-        _postgres(f"CREATE DATABASE {env['ATTACHMENTS_BENCH_PG_NAME']}")
+        databases.postgres_admin(f"CREATE DATABASE {env['ATTACHMENTS_BENCH_PG_NAME']}")
     try:
         subprocess.run(
             [sys.executable, __file__, "--driver", db, "--jobs", str(jobs), "--out", out]
@@ -204,23 +206,12 @@ def run(db: str, jobs: int, only: list[str] | None = None) -> dict[str, Any]:
             return json.load(fp)
     finally:
         if db == "postgres":
-            _postgres(f"DROP DATABASE IF EXISTS {env['ATTACHMENTS_BENCH_PG_NAME']} WITH (FORCE)")
+            databases.postgres_admin(
+                f"DROP DATABASE IF EXISTS {env['ATTACHMENTS_BENCH_PG_NAME']} WITH (FORCE)"
+            )
         for name in os.listdir(workdir):
             os.unlink(os.path.join(workdir, name))
         os.rmdir(workdir)
-
-
-def _postgres(statement: str) -> None:
-    import psycopg
-
-    params = {
-        "host": os.environ.get("PGHOST", "127.0.0.1"),
-        "port": os.environ.get("PGPORT", "5432"),
-        "user": os.environ.get("PGUSER", "postgres"),
-        "dbname": "postgres",
-    }
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(statement)
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:

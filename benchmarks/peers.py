@@ -50,6 +50,8 @@ from collections.abc import Callable, Iterator
 from importlib.util import find_spec
 from typing import Any
 
+from benchmarks import databases
+
 ROOT = _script.ROOT
 SETTINGS = "benchmarks.peer_settings"
 MANAGE = (sys.executable, os.path.join(ROOT, "manage.py"))
@@ -380,19 +382,6 @@ def driver(quick: bool, out: str) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _postgres(statement: str) -> None:
-    import psycopg
-
-    params = {
-        "host": os.environ.get("PGHOST", "127.0.0.1"),
-        "port": os.environ.get("PGPORT", "5432"),
-        "user": os.environ.get("PGUSER", "postgres"),
-        "dbname": "postgres",
-    }
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(statement)
-
-
 def run(quick: bool) -> dict[str, Any]:
     """Measure every queue on a fresh PostgreSQL database; return the figures."""
     workdir = tempfile.mkdtemp(prefix="attachments-bench-peers-")
@@ -404,7 +393,7 @@ def run(quick: bool) -> dict[str, Any]:
         "ATTACHMENTS_BENCH_DB": "postgres",
         "ATTACHMENTS_BENCH_PG_NAME": name,
     }
-    _postgres(f"CREATE DATABASE {name}")
+    databases.postgres_admin(f"CREATE DATABASE {name}")
     try:
         command = [sys.executable, __file__, "--driver", "--out", out]
         subprocess.run(
@@ -414,7 +403,7 @@ def run(quick: bool) -> dict[str, Any]:
             results: dict[str, Any] = json.load(fp)
             return results
     finally:
-        _postgres(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        databases.postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         with contextlib.suppress(OSError):
             os.unlink(out)
         os.rmdir(workdir)
