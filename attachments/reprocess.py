@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, router, transaction
 
-from . import plan, processing, queue, targets
+from . import plan, processing, queue, targets, transport
 from .conf import conf
 from .exceptions import ConfigurationError
 from .fields import AttachmentField
@@ -184,13 +184,27 @@ class Reprocess:
         """Queue a job per record in ``due`` that has none yet, in one commit."""
         # A record with a job waiting or running needs no other: that job
         # makes every style its record lacks when it runs.
-        queued = queue.enqueue_missing(
-            target=attachment.field_id,
-            sources=due,
-            queue=attachment.queue_name,
-            priority=attachment.priority - PRIORITY_DROP,
-            max_attempts=attachment.max_attempts or conf.MAX_ATTEMPTS,
-        )
+        using = router.db_for_write(Job)
+        with transaction.atomic(using=using):
+            queued = queue.enqueue_missing(
+                target=attachment.field_id,
+                sources=due,
+                queue=attachment.queue_name,
+                priority=attachment.priority - PRIORITY_DROP,
+                max_attempts=attachment.max_attempts or conf.MAX_ATTEMPTS,
+            )
+            if queued and conf.BACKEND == "tasks":
+                # A task backend's runners hear of a job only by its task, sent on
+                # commit. A record's job that was waiting already may get a second
+                # one: harmless, a delivery claims its job once (queue.claim_job).
+                waiting = Job.objects.using(using).filter(
+                    target=attachment.field_id,
+                    object_id__in=[str(pk) for pk, _ in due],
+                    locked_by="",
+                    failed_at__isnull=True,
+                )
+                for job in waiting:
+                    transport.wake(job, using=using)
         summary.total += len(due)
         summary.done += queued
         summary.skipped += len(due) - queued

@@ -18,6 +18,7 @@ from attachments import processing, queue, storage
 from attachments.checks import check_settings
 from attachments.exceptions import JobFailed
 from attachments.models import Alarm, Job
+from attachments.reprocess import Reprocess, select
 from demo_site.models import Item
 from tests import images
 from tests.uploads import upload
@@ -314,3 +315,17 @@ def test_the_immediate_task_backend_processes_in_the_request(
     assert item.image.ready
     assert not Job.objects.exists()
     assert processing.Outcome.READY.done
+
+
+def test_reprocessing_sends_a_task_for_each_job_it_queues(backend, settings):
+    item = upload()
+    deliver(backend)
+    item.refresh_from_db()
+    assert item.image.ready
+    settings.ATTACHMENTS = {**settings.ATTACHMENTS, "JPEG_QUALITY": 70}  # every style due again
+    summary = Reprocess(select([])).run()
+    assert summary.done == 1
+    job = Job.objects.get()
+    assert [result.args for result in sent(backend)] == [[job.pk]]
+    assert deliver(backend) == ["ready"]
+    assert not Job.objects.exists()
