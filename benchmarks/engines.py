@@ -23,7 +23,6 @@ import _script  # first of all: it fixes sys.path
 import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -141,13 +140,7 @@ def measure(name: str, jobs: int, env: dict[str, str]) -> dict[str, Any]:
                     break
                 time.sleep(0.01)
         finally:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+            _script.stop_group(worker)
             log.seek(0)
             errors = log.read()
     if last is None or first is None or last <= first:

@@ -39,7 +39,6 @@ import contextlib
 import json
 import os
 import random
-import signal
 import socket
 import statistics
 import subprocess
@@ -255,13 +254,7 @@ def drain_and_pickup(
             tail = errors.read().decode(errors="replace")[-600:]
             return {"error": f"{exc}; worker said: {tail}"}
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+            _script.stop_group(worker)
 
 
 def _until_listening(call: Callable[[str], object], sock: socket.socket) -> None:

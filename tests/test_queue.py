@@ -185,32 +185,36 @@ def test_an_enqueue_on_sqlite_is_plain_sql_that_query_logging_sees():
     ]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_enqueue_on_postgresql_is_one_statement_that_wakes_workers_on_commit():
+@pytest.fixture
+def listener():
+    """A second PostgreSQL connection that LISTENs on the workers' channel."""
     if connection.vendor != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
-    listener = connection.get_new_connection(connection.get_connection_params())
-    listener.autocommit = True
-    listener.execute(f"LISTEN {queue.CHANNEL}")
+    listening = connection.get_new_connection(connection.get_connection_params())
+    listening.autocommit = True
+    listening.execute(f"LISTEN {queue.CHANNEL}")
+    yield listening
+    listening.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_enqueue_on_postgresql_is_one_statement_that_wakes_workers_on_commit(listener):
     sent = []
 
     def record(execute, sql, params, many, context):
         sent.append(sql)
         return execute(sql, params, many, context)
 
-    try:
-        with connection.execute_wrapper(record):
-            add(object_id=1, queue="pictures")
-        assert len(sent) == 1 or [s.split()[0] for s in sent] == ["PREPARE", "EXECUTE"]
-        heard = list(listener.notifies(timeout=5, stop_after=1))
-        assert [(n.channel, n.payload) for n in heard] == [(queue.CHANNEL, "pictures")]
-        # Inside a transaction the NOTIFY waits for its commit, and goes with its rollback.
-        with transaction.atomic():
-            add(object_id=2)
-            transaction.set_rollback(True)
-        assert list(listener.notifies(timeout=0.2)) == []
-    finally:
-        listener.close()
+    with connection.execute_wrapper(record):
+        add(object_id=1, queue="pictures")
+    assert len(sent) == 1 or [s.split()[0] for s in sent] == ["PREPARE", "EXECUTE"]
+    heard = list(listener.notifies(timeout=5, stop_after=1))
+    assert [(n.channel, n.payload) for n in heard] == [(queue.CHANNEL, "pictures")]
+    # Inside a transaction the NOTIFY waits for its commit, and goes with its rollback.
+    with transaction.atomic():
+        add(object_id=2)
+        transaction.set_rollback(True)
+    assert list(listener.notifies(timeout=0.2)) == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -289,20 +293,12 @@ def test_enqueue_missing_queues_only_records_without_a_job():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_enqueue_missing_wakes_workers_once_per_batch():
-    if connection.vendor != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
-    listener = connection.get_new_connection(connection.get_connection_params())
-    listener.autocommit = True
-    listener.execute(f"LISTEN {queue.CHANNEL}")
-    try:
-        sources = [(i, f"{i}.jpg") for i in range(1000)]
-        assert queue.enqueue_missing(target="demo_site.item.image", sources=sources) == 1000
-        assert queue.enqueue_missing(target="demo_site.item.image", sources=sources) == 0
-        heard = list(listener.notifies(timeout=0.5))
-        assert [n.payload for n in heard] == ["default"]
-    finally:
-        listener.close()
+def test_enqueue_missing_wakes_workers_once_per_batch(listener):
+    sources = [(i, f"{i}.jpg") for i in range(1000)]
+    assert queue.enqueue_missing(target="demo_site.item.image", sources=sources) == 1000
+    assert queue.enqueue_missing(target="demo_site.item.image", sources=sources) == 0
+    heard = list(listener.notifies(timeout=0.5))
+    assert [n.payload for n in heard] == ["default"]
 
 
 def test_claim_takes_due_jobs_by_priority_then_age():
