@@ -701,6 +701,32 @@ def test_render_drafts_a_big_jpeg(drafted, big_jpeg):
     assert upright(corners(decode(out["square"])))
 
 
+def test_render_feeds_the_decoder_a_megabyte_at_a_time(monkeypatch):
+    # Each call into the decoder gives the GIL back and takes it again, waiting
+    # while another worker thread runs Python: 2.8 MB go in 3 calls, not 43.
+    buffer = io.BytesIO()
+    images.detail((2400, 1800)).save(buffer, "JPEG", quality=95)
+    assert len(buffer.getvalue()) > 2 << 20
+    calls = []
+    real = Image._getdecoder
+
+    class Counting:
+        def __init__(self, decoder: Any) -> None:
+            self.decoder = decoder
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.decoder, name)
+
+        def decode(self, data: bytes) -> tuple[int, int]:
+            calls.append(len(data))
+            return self.decoder.decode(data)
+
+    monkeypatch.setattr(Image, "_getdecoder", lambda *args: Counting(real(*args)))
+    out = render(buffer.getvalue(), thumb="100x100")
+    assert out["thumb"].width == 100
+    assert len(calls) <= len(buffer.getvalue()) // (1 << 20) + 1
+
+
 def test_render_decodes_at_full_size_when_a_style_needs_it(drafted):
     out = render(images.jpeg((800, 600)), thumb="100x100", large="500x500>")
     assert drafted == [(800, 600)]  # 800 is under twice 500: no DCT scaling
