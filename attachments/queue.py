@@ -223,8 +223,7 @@ class NotHeld(Exception):
 
 def holds(job: Job) -> bool:
     """Whether ``job`` is still locked by the worker that claimed it; locks its row till commit."""
-    rows = Job.objects.select_for_update().filter(pk=job.pk, locked_by=job.locked_by)
-    return rows.exists()
+    return claims.for_database(router.db_for_write(Job)).holds(job)
 
 
 def heartbeat(worker_id: str, job_ids: Sequence[int]) -> None:

@@ -183,6 +183,19 @@ class Claimer:
         with connections[self.using].cursor() as cursor:
             cursor.execute(self.delete_sql(len(job_ids)), [*job_ids, worker_id])
 
+    def holds(self, job: Job) -> bool:
+        """Whether ``job`` is still locked by the worker that claimed it; locks its row."""
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.holds_sql, [job.pk, job.locked_by])
+            return cursor.fetchone() is not None
+
+    @functools.cached_property
+    def holds_sql(self) -> str:
+        # Raw, as the claim: the ORM spent ten times the statement's own time building it.
+        qn = self.qn
+        lock = " FOR UPDATE" if connections[self.using].features.has_select_for_update else ""
+        return f"SELECT 1 FROM {self.table} WHERE {qn('id')} = %s AND {qn('locked_by')} = %s{lock}"
+
     def delete_finished(self, cursor: Any, claim: Claim) -> None:
         """Delete the claim's finished jobs on ``cursor``, in the claim's transaction."""
         cursor.execute(self.delete_sql(len(claim.finished)), [*claim.finished, claim.worker_id])

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageFile
 
 from .. import plan
 from ..exceptions import ImageTooLarge
@@ -131,7 +131,8 @@ def _open(
 ) -> _Header:
     with _decoding(_UNREADABLE):
         im = _open_image(fp, _readable(), max_pixels)
-        im.decodermaxblock = _DECODE_BLOCK
+        if isinstance(im, ImageFile.ImageFile):  # what every plugin opens
+            im.decodermaxblock = _DECODE_BLOCK
         orientation = _orientation(im)
         size = _upright_size(im, orientation, max_pixels)
     swap = _TO_STORED[orientation][0]
