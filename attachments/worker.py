@@ -288,10 +288,10 @@ class Worker:
                 logger.info("Progress: %s", tally - self._last_tally)
             self._last_tally = tally
             self._next_stats = now + _STATS_EVERY
-        if len(self._running) >= max(self.concurrency, 1):
+        if len(self._running) >= self._capacity:
             with self._changed:
                 self._changed.wait_for(
-                    lambda: len(self._running) < self.concurrency or self._stopping.is_set(),
+                    lambda: len(self._running) < self._capacity or self._stopping.is_set(),
                     timeout=self.poll_interval,
                 )
             return
@@ -316,8 +316,18 @@ class Worker:
         else:
             waiter.wait(self.poll_interval)
 
+    @property
+    def _capacity(self) -> int:
+        """Jobs held at once: with threads, one more, claimed ahead.
+
+        A thread that finishes a job takes the next from the inbox at once,
+        instead of waiting for this thread to wake (for the GIL, behind the
+        other threads' Python) and claim it: at concurrency 2 those waits left
+        each thread idle about 1-2 ms per job, 2-4% of the run.
+        """
+        return self.concurrency + 1 if self.concurrency > 1 else 1
+
     def _start(self, job: Job) -> None:
-        self.stats.begin()
         self._running[job.pk] = (job, time.monotonic())
         if self.concurrency > 1:
             self._inbox.put(job)
@@ -328,10 +338,22 @@ class Worker:
         _leave_signals_to_the_main_thread()
         while (job := self._inbox.get()) is not None:
             _refresh_connections()
-            self._execute(job)
+            if self._stopping.is_set():
+                self._put_back(job)
+            else:
+                self._execute(job)
         connections.close_all()
 
+    def _put_back(self, job: Job) -> None:
+        """Release a job claimed ahead that no thread started: the worker is stopping."""
+        with contextlib.suppress(DatabaseError):  # else its lock expires and it is recovered
+            queue.release(job)
+        with self._changed:
+            self._running.pop(job.pk, None)
+            self._changed.notify_all()
+
     def _execute(self, job: Job) -> None:
+        self.stats.begin()
         started = time.monotonic()
         outcome = None
         inline = threading.current_thread() is threading.main_thread()
@@ -371,6 +393,9 @@ class Worker:
 
     def _drain(self) -> None:
         """Give running jobs up to the shutdown timeout to finish."""
+        with contextlib.suppress(stdlib_queue.Empty):
+            while True:  # only jobs in the inbox yet: the threads' stop comes after
+                self._put_back(cast(Job, self._inbox.get_nowait()))
         if not self._running:
             return
         logger.info(

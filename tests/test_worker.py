@@ -182,6 +182,33 @@ def test_concurrency_runs_jobs_on_threads_each_exactly_once():
     assert all(Item.objects.get(pk=i.pk).image.ready for i in items)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_threads_find_the_next_job_claimed_ahead():
+    """With both threads busy, the worker holds one more job for whichever ends first."""
+    upload(4)
+    both_running, lock = threading.Barrier(2), threading.Lock()
+    started: list[int] = []
+    held: list[int] = []  # the most jobs locked at once, as each of the first two saw
+
+    def run(job):
+        with lock:
+            started.append(job.pk)
+            first_two = len(started) <= 2
+        if first_two:  # both wait until the claimer has run ahead, and a little more
+            both_running.wait(10)
+            most, deadline, settled = 0, time.monotonic() + 10, None
+            while time.monotonic() < (settled or deadline):
+                most = max(most, Job.objects.running().count())
+                if most >= 3 and settled is None:
+                    settled = time.monotonic() + 0.2  # time enough to claim a fourth
+                time.sleep(0.01)
+            held.append(most)
+        return processing.run(job)
+
+    assert Worker(burst=True, concurrency=2, run=run).run().processed == 4
+    assert held == [3, 3]
+
+
 @pytest.mark.django_db
 def test_worker_serves_only_its_queues():
     upload(1)
