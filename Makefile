@@ -96,6 +96,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 
 bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/queue.py --quick --no-engines
+	$(PY) benchmarks/pickup.py
 	$(PY) benchmarks/upload.py --requests 60
 	$(PY) benchmarks/upload.py --preview
 	$(PY) benchmarks/worker.py
