@@ -114,14 +114,11 @@ def publish_preview(field: AttachmentField, job: Job, preview: str) -> bool:
     """
     using = router.db_for_write(field.model)
     with transaction.atomic(using=using):
-        if versions.lock(field, job.object_id, using) != job.source:
+        row = versions.lock_row(field, job.object_id, using)
+        if row is None or row.name != job.source or row.state != PROCESSING:
             return False
-        rows = _record(field, job).using(using).filter(**{field.state_attname: PROCESSING})
-        found = list(rows.values_list(field.styles_attname, flat=True)[:1])
-        if not found:
-            return False
-        state = found[0] if isinstance(found[0], dict) else {}
-        rows.update(**{field.styles_attname: {**state, plan.PREVIEW: preview}})
+        rows = field.model._base_manager.using(using).filter(pk=job.object_id)
+        rows.update(**{field.styles_attname: {**row.styles, plan.PREVIEW: preview}})
     return True
 
 
@@ -135,7 +132,8 @@ def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[st
     """
     using = router.db_for_write(field.model)
     with transaction.atomic(using=using):
-        if versions.lock(field, job.object_id, using) != job.source:
+        row = versions.lock_row(field, job.object_id, using)
+        if row is None or row.name != job.source:
             return None
         if job.pk is not None and not queue.holds(job):
             # Handed back meanwhile: its next run publishes, from the staged
@@ -143,7 +141,7 @@ def _publish(field: AttachmentField, job: Job, made: renditions.Made) -> list[st
             # run writes again under the same names).
             raise queue.NotHeld(f"Job {job.pk} was handed back while it ran.")
         rows = field.model._base_manager.using(using).filter(pk=job.object_id)
-        state, replaced = made.merge(rows.values_list(field.styles_attname, flat=True).first())
+        state, replaced = made.merge(row.styles)
         rows.update(**{field.state_attname: READY, field.styles_attname: state})
         if field.queued and field.due(state, only=list(made.entries)):
             # The focal point moved while these were made (a declaration

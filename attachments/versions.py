@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from django.db import connections, models, router, transaction
 from django.db.models.base import ModelBase
@@ -99,41 +99,64 @@ class Refocused:
     styles: dict[str, Any]  # the record's state, with the new focus
 
 
+class Locked(NamedTuple):
+    """What a record's row held when ``lock_row`` locked it."""
+
+    name: str  # the version it points at, "" for none
+    state: str
+    styles: dict[str, Any]  # the per-style state (``plan``)
+
+
 def lock(field: AttachmentField, object_id: object, using: str) -> str | None:
     """Lock the record's row until the transaction ends; return its name, None when gone."""
+    row = lock_row(field, object_id, using)
+    return None if row is None else row.name
+
+
+def lock_row(field: AttachmentField, object_id: object, using: str) -> Locked | None:
+    """Lock the record's row until the transaction ends; return what it holds, None when gone."""
     connection = connections[using]
-    pk = field.model._meta.pk
+    opts = field.model._meta
+    pk = opts.pk
     with connection.cursor() as cursor:
         cursor.execute(
             _lock_sql(field, using),
             [pk.get_db_prep_value(pk.to_python(object_id), connection)],
         )
         row = cursor.fetchone()
-    return None if row is None else str(row[0] or "")  # a NULL name: no version
+    if row is None:
+        return None
+    column = cast("models.JSONField[Any]", opts.get_field(field.styles_attname))
+    styles = column.from_db_value(row[2], column.get_col(opts.db_table), connection)
+    # A NULL name: no version; per-style state that is not a dict: none yet.
+    return Locked(str(row[0] or ""), str(row[1] or ""), styles if isinstance(styles, dict) else {})
 
 
 @functools.cache
 def _lock_sql(field: AttachmentField, using: str) -> str:
-    """The statement that locks the record's row and reads its name (parameter: the pk).
+    """The statement that locks the record's row and reads its name, state and styles.
 
-    Raw SQL: a worker takes this lock twice per job, and building it through the
-    ORM cost ten times what the database took to run it.
+    Its parameter is the pk. Raw SQL: a worker takes this lock twice per job, and
+    building it through the ORM cost ten times what the database took to run it.
     """
     connection = connections[using]
     opts, qn = field.model._meta, connection.ops.quote_name
-    pk, state = opts.pk, cast("models.Field[Any, Any]", opts.get_field(field.state_attname))
-    table, name, state_column, pk_column = (
-        qn(str(identifier)) for identifier in (opts.db_table, field.column, state.column, pk.column)
+    state = cast("models.Field[Any, Any]", opts.get_field(field.state_attname))
+    styles = cast("models.Field[Any, Any]", opts.get_field(field.styles_attname))
+    table, name, state_column, styles_column, pk_column = (
+        qn(str(identifier))
+        for identifier in (opts.db_table, field.column, state.column, styles.column, opts.pk.column)
     )
+    columns = f"{name}, {state_column}, {styles_column}"
     if connection.features.has_select_for_update:
-        return f"SELECT {name} FROM {table} WHERE {pk_column} = %s FOR UPDATE"
+        return f"SELECT {columns} FROM {table} WHERE {pk_column} = %s FOR UPDATE"
     # SQLite: take the write lock with the first statement, a no-op UPDATE that
-    # reads the name too. A read first would have to be upgraded to a write,
+    # reads the row too. A read first would have to be upgraded to a write,
     # which SQLite refuses at once, without waiting, when another writer is
     # about to commit.
     return (
         f"UPDATE {table} SET {state_column} = {state_column} "
-        f"WHERE {pk_column} = %s RETURNING {name}"
+        f"WHERE {pk_column} = %s RETURNING {columns}"
     )
 
 
