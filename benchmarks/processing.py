@@ -1,6 +1,7 @@
 """Benchmark of thumbnailing per core: our imaging path against its peers.
 
     .venv/bin/python benchmarks/processing.py [--quick] [--passes N]
+    .venv/bin/python benchmarks/processing.py --draft-gaps [--quick]
 
 Every method makes the two styles of the issue, ``thumb`` (``100x100>``) and
 ``square`` (``200x200#``), of every image in the corpus (see ``corpus.py``) and
@@ -47,6 +48,11 @@ quality measured against a full-size decode and LANCZOS (PSNR over RGB
 composited on white). Then the peak RSS of rendering the largest
 image in a fresh process, and whether two threads render twice as fast as one
 (Pillow releasing the GIL). Optional tools that are missing are named, not fatal.
+
+``--draft-gaps`` shows instead why ``imaging.render`` decodes a JPEG at twice
+the size its largest style needs (``_DRAFT_GAP``): for each gap, its CPU time
+over the JPEG photos against the decode floor's, and its styles' pixels, made
+lossless (PNG), against a full-size decode and LANCZOS (PSNR, mean and worst).
 """
 
 from __future__ import annotations
@@ -623,6 +629,48 @@ def threads_speedup(photos: list[Photo]) -> dict[int, tuple[float, float]] | Non
 # Report -----------------------------------------------------------------------------------
 
 
+DRAFT_GAPS = (2.0, 1.5, 1.0)
+
+
+def draft_gaps(photos: list[Photo], passes: int) -> None:
+    """Print render's speed against the floor and its styles' fidelity at each DCT gap."""
+    references = {photo.path: naive_images(photo) for photo in photos}
+    lossless = ours_as("PNG")  # the styles' pixels as made, no encoder's loss on top
+
+    def fastest(method: Callable[[Photo], Outputs]) -> float:
+        times = []
+        for _ in range(passes):
+            start = cpu()
+            for photo in photos:
+                method(photo)
+            times.append(cpu() - start)
+        return min(times)
+
+    floor = fastest(decode_floor)
+    print(f"\nDCT scaling gap: {len(photos)} JPEG photos, both styles, best of {passes} passes")
+    print(f"(the decode floor: {floor:.2f} s of CPU; PSNR of the styles' pixels, in dB)\n")
+    header = f"{'gap':>5}{'render s':>10}{'/ floor':>9}{'PSNR mean':>11}{'worst':>8}"
+    print(header)
+    print("-" * len(header))
+    chosen = decoding._DRAFT_GAP
+    try:
+        for gap in DRAFT_GAPS:
+            decoding._DRAFT_GAP = gap
+            seconds = fastest(ours)
+            scores = [
+                psnr(Image.open(io.BytesIO(data)), references[photo.path][name])
+                for photo in photos
+                for name, data in lossless(photo)
+            ]
+            print(
+                f"{gap:5.2f}{seconds:10.2f}{floor / seconds:9.2f}"
+                f"{statistics.mean(scores):11.1f}{min(scores):8.1f}"
+                + ("  (imaging's)" if gap == chosen else "")
+            )
+    finally:
+        decoding._DRAFT_GAP = chosen
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -631,11 +679,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a spread of 16 images, 3 passes")
     parser.add_argument("--passes", type=int, default=None)
+    parser.add_argument(
+        "--draft-gaps",
+        action="store_true",
+        help="instead: render's speed and its styles' fidelity at each DCT scaling gap",
+    )
     args = parser.parse_args()
     passes = args.passes or (3 if args.quick else 5)
     magick_passes = 1 if args.quick else 2
 
     corpus = corpus_module.load(limit=16 if args.quick else None)
+    if args.draft_gaps:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        draft_gaps(corpus.only("JPEG"), passes)
+        return
     photos = corpus.photos
     folder = Path(tempfile.mkdtemp(prefix="attachments-bench-processing-"))
     try:
