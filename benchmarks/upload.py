@@ -494,13 +494,15 @@ def breakdown(repeats: int) -> None:
     probe, the name, the staged write (the version's own folder) against the
     plain write, and the database's work, statements and commit, against the
     plain record's INSERT. Their sum is what the request costs over a plain
-    upload, less what the form and the save do in Python around them.
+    upload, less what the form and the save do in Python around them. For
+    scale, the job's row against our record committed alone, and a bare row
+    (a table without indexes) committed with the plain record.
     """
     from benchmarks.uploadapp import local
 
     folder = local.setup("attachments-bench-breakdown-")
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.db import transaction
+    from django.db import connection, transaction
 
     from attachments import storage, validation, versions
     from benchmarks.uploadapp.models import BackgroundUpload, PlainUpload
@@ -520,6 +522,16 @@ def breakdown(repeats: int) -> None:
             record = BackgroundUpload.objects.create(image=name, **columns)
             versions.enqueue(field, record.pk, name, new_record=True)
 
+    # What any row committed with the record costs, against the job's row with its indexes.
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bare_row (id integer PRIMARY KEY, name text, state text)")
+
+    def plain_and_a_bare_row() -> None:
+        with transaction.atomic():
+            PlainUpload.objects.create(image="plain/photo.jpg")
+            with connection.cursor() as cursor:
+                cursor.execute("INSERT INTO bare_row (name, state) VALUES (%s, %s)", [name, "x"])
+
     parts = {
         "header probe, 1 MP JPEG": lambda: validation.validate_upload(small_upload),
         "header probe, 18 MP JPEG": lambda: validation.validate_upload(big_upload),
@@ -531,6 +543,10 @@ def breakdown(repeats: int) -> None:
         ),
         "plain write, 1 MP": lambda: plain_storage.save("plain/photo.jpg", small_upload),
         "record + job, one commit": ours_in_a_transaction,
+        "our record alone, autocommit": lambda: BackgroundUpload.objects.create(
+            image=name, **columns
+        ),
+        "plain record + a bare row, one commit": plain_and_a_bare_row,
         "plain record, autocommit": lambda: PlainUpload.objects.create(image="plain/photo.jpg"),
     }
     times: dict[str, list[float]] = {label: [] for label in parts}
@@ -578,6 +594,14 @@ def breakdown(repeats: int) -> None:
         * 2,
         "  of which statements (record's columns, the job's INSERT)": (
             us["record + job, statements"] - us["plain record, statement"],
+        )
+        * 2,
+        "  of which the job's row and its indexes (against our record alone)": (
+            us["record + job, one commit"] - us["our record alone, autocommit"],
+        )
+        * 2,
+        "  (a bare unindexed row in the plain record's commit, for scale)": (
+            us["plain record + a bare row, one commit"] - us["plain record, autocommit"],
         )
         * 2,
     }
