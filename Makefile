@@ -101,5 +101,6 @@ bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/upload.py --preview
 	$(PY) benchmarks/worker.py
 	$(PY) benchmarks/worker.py --preview
+	$(PY) benchmarks/worker.py --profile
 	$(PY) benchmarks/processing.py --quick
 	$(PY) benchmarks/responsive.py --quick

@@ -35,6 +35,10 @@ both would not fit.
 
 ``--preview`` measures instead how soon a job publishes an upload's preview,
 against when it publishes the styles (see ``preview_latency``).
+
+``--profile`` says instead where a job's CPU goes at concurrency 1: each step
+of ``process_attachments --burst`` over ``--jobs`` uploads timed with
+``time.thread_time()`` (see ``profile``), per database.
 """
 
 from __future__ import annotations
@@ -163,6 +167,92 @@ def floor(count: int) -> None:
     print(json.dumps(best))
 
 
+# (module, function) pairs timed by ``--profile``, in the order they are reported.
+_PROFILED = (
+    ("attachments.processing", "process"),
+    ("attachments.imaging", "render"),
+    ("attachments.imaging.rendering", "_decode"),
+    ("attachments.imaging.rendering", "_resample"),
+    ("attachments.imaging.rendering", "_encode"),
+    ("attachments.processing", "publish_preview"),
+    ("attachments.storage", "put"),
+    ("attachments.processing", "_publish"),
+    ("attachments.queue", "claim"),
+)
+
+
+def profile_work() -> None:
+    """Run the worker (concurrency 1) with each step of ``_PROFILED`` timed; print JSON.
+
+    CPU seconds of the thread (``time.thread_time``), so waits for the disk and
+    the database are left out; each step includes the steps it calls.
+    """
+    import functools
+    import importlib
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    spent: dict[str, list[float]] = {}
+
+    def timed(label: str, function):  # type: ignore[no-untyped-def]
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            start = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label][0] += time.thread_time() - start
+                spent[label][1] += 1
+
+        return wrapper
+
+    for module_name, name in _PROFILED:
+        module = importlib.import_module(module_name)
+        label = f"{module_name.rsplit('.', 1)[-1]}.{name}"
+        spent[label] = [0.0, 0]
+        setattr(module, name, timed(label, getattr(module, name)))
+    used = time.process_time()
+    call_command("process_attachments", burst=True, concurrency=1, stdout=_Capture())
+    spent["the worker's process, all threads"] = [time.process_time() - used, 1]
+    print(json.dumps(spent))
+
+
+def profile(jobs: int, kinds: list[str]) -> None:
+    """Print, per database, each step's CPU per job of a burst over ``jobs`` uploads."""
+    me = os.path.abspath(__file__)
+    folder = tempfile.mkdtemp(prefix="attachments-bench-profile-")
+    columns = {}
+    try:
+        for kind in kinds:
+            with database(kind, folder, f"profile-{kind}") as env:
+                subprocess.run(
+                    [sys.executable, me, "--fill", str(jobs), "--source", ""], env=env, check=True
+                )
+                done = subprocess.run(
+                    [sys.executable, me, "--profile-work"],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                columns[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"\nWhere a job's CPU goes: ms per job over {jobs} jobs, concurrency 1")
+    print("(time.thread_time around each step; a step includes what it calls)\n")
+    header = f"{'step':42}" + "".join(f"{kind:>12}" for kind in columns) + f"{'calls':>8}"
+    print(header)
+    print("-" * len(header))
+    first = next(iter(columns.values()))
+    for label in first:
+        row = "".join(f"{columns[kind][label][0] * 1000 / jobs:12.2f}" for kind in columns)
+        calls = first[label][1] if not label.startswith("the worker") else ""
+        print(f"{label:42}{row}{calls:>8}")
+
+
 class _Capture:
     def __init__(self) -> None:
         self.text = ""
@@ -288,6 +378,12 @@ def main() -> None:
     )
     parser.add_argument("--fill", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--source", default="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: each step's CPU per job at concurrency 1 (thread_time)",
+    )
+    parser.add_argument("--profile-work", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -297,11 +393,20 @@ def main() -> None:
     if args.fill is not None:
         fill(args.fill, args.source)
         return
+    if args.profile_work:
+        profile_work()
+        return
     if args.work is not None:
         work(args.work)
         return
     if args.preview:
         preview_latency(3 if args.quick else 9)
+        return
+    if args.profile:
+        kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+        if "postgres" in kinds and postgres_available():
+            kinds.remove("postgres")
+        profile(args.jobs or (30 if args.quick else 90), kinds)
         return
 
     from benchmarks import corpus
