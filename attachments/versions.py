@@ -109,35 +109,43 @@ class Locked(NamedTuple):
 
 def lock(field: AttachmentField, object_id: object, using: str) -> str | None:
     """Lock the record's row until the transaction ends; return its name, None when gone."""
-    row = lock_row(field, object_id, using)
-    return None if row is None else row.name
+    row = _lock(field, object_id, using, whole_row=False)
+    return None if row is None else str(row[0] or "")  # a NULL name: no version
 
 
 def lock_row(field: AttachmentField, object_id: object, using: str) -> Locked | None:
     """Lock the record's row until the transaction ends; return what it holds, None when gone."""
-    connection = connections[using]
-    opts = field.model._meta
-    pk = opts.pk
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _lock_sql(field, using),
-            [pk.get_db_prep_value(pk.to_python(object_id), connection)],
-        )
-        row = cursor.fetchone()
+    row = _lock(field, object_id, using, whole_row=True)
     if row is None:
         return None
+    opts = field.model._meta
     column = cast("models.JSONField[Any]", opts.get_field(field.styles_attname))
-    styles = column.from_db_value(row[2], column.get_col(opts.db_table), connection)
+    styles = column.from_db_value(row[2], column.get_col(opts.db_table), connections[using])
     # A NULL name: no version; per-style state that is not a dict: none yet.
     return Locked(str(row[0] or ""), str(row[1] or ""), styles if isinstance(styles, dict) else {})
 
 
+def _lock(
+    field: AttachmentField, object_id: object, using: str, *, whole_row: bool
+) -> tuple[Any, ...] | None:
+    connection = connections[using]
+    pk = field.model._meta.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _lock_sql(field, using, whole_row),
+            [pk.get_db_prep_value(pk.to_python(object_id), connection)],
+        )
+        row: tuple[Any, ...] | None = cursor.fetchone()
+    return row
+
+
 @functools.cache
-def _lock_sql(field: AttachmentField, using: str) -> str:
-    """The statement that locks the record's row and reads its name, state and styles.
+def _lock_sql(field: AttachmentField, using: str, whole_row: bool) -> str:
+    """The statement that locks the record's row and reads its name (and state and styles).
 
     Its parameter is the pk. Raw SQL: a worker takes this lock twice per job, and
     building it through the ORM cost ten times what the database took to run it.
+    An upload's save reads only the name: it has no use for the styles' JSON.
     """
     connection = connections[using]
     opts, qn = field.model._meta, connection.ops.quote_name
@@ -147,7 +155,7 @@ def _lock_sql(field: AttachmentField, using: str) -> str:
         qn(str(identifier))
         for identifier in (opts.db_table, field.column, state.column, styles.column, opts.pk.column)
     )
-    columns = f"{name}, {state_column}, {styles_column}"
+    columns = f"{name}, {state_column}, {styles_column}" if whole_row else name
     if connection.features.has_select_for_update:
         return f"SELECT {columns} FROM {table} WHERE {pk_column} = %s FOR UPDATE"
     # SQLite: take the write lock with the first statement, a no-op UPDATE that
